@@ -1,0 +1,143 @@
+"""Request dependencies: the unit of work, the caller's identity, role guards, pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from core import security
+from core.audit import Actor
+from core.clock import Clock
+from core.errors import AuthenticationFailed, PermissionDenied
+from core.models import Role, User
+from core.users import find_api_key
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One unit of work per request: commit if the handler returned, roll back if it raised."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+_bearer = HTTPBearer(auto_error=False)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    user_id: int | None
+    api_key_id: int | None
+    label: str
+    request_id: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(user_id=self.user_id, label=self.label, request_id=self.request_id)
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Who is calling: a user's bearer token, an `X-API-Key`, or the page session cookie."""
+    request_id = getattr(request.state, "request_id", "")
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        row = find_api_key(session, api_key)
+        if row is None:
+            raise AuthenticationFailed("invalid API key")
+        return Principal(
+            role=row.role, user_id=None, api_key_id=row.id, label=f"api_key:{row.name}", request_id=request_id
+        )
+    token = credentials.credentials if credentials else request.cookies.get("cc_session")
+    if not token:
+        raise AuthenticationFailed("authentication required")
+    if credentials is None and request.method not in SAFE_METHODS:
+        # Cookie-authenticated pages use the double-submit pattern: a cross-site form cannot read
+        # the cc_csrf cookie, so it cannot echo it in the header.
+        cookie = request.cookies.get("cc_csrf", "")
+        header = request.headers.get("x-csrf-token", "")
+        if not cookie or not security.constant_time_equals(cookie, header):
+            raise PermissionDenied("missing or wrong CSRF token", error_id="csrf_failed")
+    claims = security.decode_token(token, secret=settings.secret_key.get_secret_value(), now=clock.now())
+    user = session.get(User, claims.user_id)
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("user is not active")
+    # The role comes from the database, not the token, so a demotion takes effect at once.
+    return Principal(
+        role=user.role, user_id=user.id, api_key_id=None, label=f"user:{user.username}", request_id=request_id
+    )
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+class RoleGuard:
+    """A dependency that admits only the given roles; the route×role test reads `.roles`."""
+
+    def __init__(self, *roles: Role) -> None:
+        self.roles = frozenset(roles)
+
+    def __call__(self, principal: PrincipalDep) -> Principal:
+        if principal.role not in self.roles:
+            raise PermissionDenied(
+                f"role {principal.role.value!r} may not do this",
+                details={"allowed_roles": sorted(r.value for r in self.roles)},
+            )
+        return principal
+
+
+ALL_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.QA, Role.ADMIN)
+admin_only = RoleGuard(Role.ADMIN)
+supervisors = RoleGuard(Role.SUPERVISOR, Role.ADMIN)
+qa_staff = RoleGuard(Role.QA, Role.SUPERVISOR, Role.ADMIN)
+any_user = RoleGuard(*ALL_ROLES)
+
+AdminDep = Annotated[Principal, Depends(admin_only)]
+SupervisorDep = Annotated[Principal, Depends(supervisors)]
+QaDep = Annotated[Principal, Depends(qa_staff)]
+AnyUserDep = Annotated[Principal, Depends(any_user)]
+
+
+@dataclass(frozen=True, slots=True)
+class Pagination:
+    limit: int
+    offset: int
+
+
+def get_pagination(
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+) -> Pagination:
+    return Pagination(limit=limit, offset=offset)
+
+
+PaginationDep = Annotated[Pagination, Depends(get_pagination)]

@@ -1,0 +1,151 @@
+"""`callcenter` command: one subcommand per process, plus migrations, users and the demo."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+
+import typer
+
+from config.settings import Settings, get_settings
+from core.audit import Actor
+from core.models import Role
+
+app = typer.Typer(help="Call-center and dialer: run a process, migrate, manage users.", no_args_is_help=True)
+CLI_ACTOR = Actor(user_id=None, label="cli")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@app.command()
+def migrate(revision: str = typer.Option("head", help="target revision")) -> None:
+    """Apply database migrations."""
+    from core import migrate as migrations
+
+    settings = get_settings()
+    migrations.upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@app.command("create-user")
+def create_user(
+    username: str,
+    role: Role = typer.Option(Role.AGENT),
+    password: str | None = None,
+    display_name: str = "",
+    extension: str | None = None,
+) -> None:
+    """Create a user (asks for the password when not given)."""
+    from core.db import make_engine, make_session_factory, unit_of_work
+    from core.users import create_user as create
+
+    settings = get_settings()
+    secret = password or getpass.getpass("password: ")
+    with unit_of_work(make_session_factory(make_engine(settings.database_url))) as session:
+        user = create(
+            session,
+            CLI_ACTOR,
+            username=username,
+            password=secret,
+            role=role,
+            display_name=display_name,
+            extension=extension,
+        )
+        typer.echo(f"created user {user.username} ({user.role.value}) id={user.id}")
+
+
+@app.command()
+def api(host: str | None = None, port: int | None = None, log_level: str = "info") -> None:
+    """Run the web API and pages."""
+    import uvicorn
+
+    from api.app import create_app
+
+    _setup_logging(log_level)
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level=log_level,
+    )
+
+
+@app.command()
+def worker(concurrency: int = 2, log_level: str = "info") -> None:
+    """Run a Celery worker (needs CC_REDIS_URL)."""
+    from core.tasks import make_celery
+
+    settings = get_settings()
+    _require_broker(settings)
+    make_celery(settings).worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={log_level}"])
+
+
+@app.command()
+def beat(log_level: str = "info") -> None:
+    """Run the Celery beat scheduler (needs CC_REDIS_URL)."""
+    from core.tasks import make_celery
+
+    settings = get_settings()
+    _require_broker(settings)
+    make_celery(settings).start(["beat", f"--loglevel={log_level}"])
+
+
+DEMO_USERS = (
+    ("admin", Role.ADMIN, "管理员"),
+    ("supervisor", Role.SUPERVISOR, "主管"),
+    ("qa", Role.QA, "质检"),
+    ("agent1", Role.AGENT, "坐席一"),
+    ("agent2", Role.AGENT, "坐席二"),
+)
+DEMO_PASSWORD = "demo-password"
+
+
+@app.command()
+def demo(port: int = 8000, log_level: str = "info") -> None:
+    """Run the whole product on embedded defaults (SQLite, in-process tasks) with demo users."""
+    import uvicorn
+    from sqlalchemy import select
+
+    from api.app import create_app
+    from core import migrate as migrations
+    from core.db import make_engine, make_session_factory, unit_of_work
+    from core.models import User
+    from core.users import create_user as create
+
+    _setup_logging(log_level)
+    settings = get_settings()
+    if settings.environment == "production":
+        typer.echo("refusing to seed demo users in production", err=True)
+        raise typer.Exit(2)
+    migrations.upgrade(settings.database_url)
+    factory = make_session_factory(make_engine(settings.database_url))
+    with unit_of_work(factory) as session:
+        for index, (username, role, name) in enumerate(DEMO_USERS):
+            if session.scalar(select(User).where(User.username == username)) is None:
+                create(
+                    session,
+                    CLI_ACTOR,
+                    username=username,
+                    password=DEMO_PASSWORD,
+                    role=role,
+                    display_name=name,
+                    extension=str(1000 + index),
+                )
+    typer.echo(f"demo users {', '.join(u for u, _, _ in DEMO_USERS)} / password {DEMO_PASSWORD!r}")
+    typer.echo(f"API docs: http://127.0.0.1:{port}/api/v1/docs")
+    uvicorn.run(
+        create_app(settings, session_factory=factory), host=settings.api_host, port=port, log_level=log_level
+    )
+
+
+def _require_broker(settings: Settings) -> None:
+    if settings.redis_url is None and settings.celery_broker_url is None:
+        typer.echo("set CC_REDIS_URL: the embedded default runs tasks in-process, not in a worker", err=True)
+        raise typer.Exit(2)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,96 @@
+"""Password hashing (argon2id), signed access tokens, API keys. No I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.errors import AuthenticationFailed
+from core.models import Role
+
+_hasher = PasswordHasher()
+API_KEY_PREFIX = "cck_"
+MIN_PASSWORD_LENGTH = 8
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# Verifying against a fixed hash when the user does not exist keeps login timing uniform,
+# so response time does not reveal which usernames exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def burn_verify_time(password: str) -> None:
+    verify_password(_DUMMY_HASH, password)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: int
+    role: Role
+    expires_at: datetime
+
+
+def issue_token(*, user_id: int, role: Role, secret: str, ttl_s: int, now: datetime) -> str:
+    """A signed HS256 access token for a logged-in user."""
+    payload = {
+        "sub": str(user_id),
+        "role": role.value,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl_s)).timestamp()),
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def decode_token(token: str, *, secret: str, now: datetime) -> TokenClaims:
+    """Verify signature and expiry; raise AuthenticationFailed otherwise."""
+    # Expiry and issue time are checked against our Clock, not the host clock, so tests and
+    # replays with a fixed clock behave like production.
+    try:
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+        exp = int(payload["exp"])
+        claims = TokenClaims(
+            user_id=int(payload["sub"]),
+            role=Role(payload["role"]),
+            expires_at=datetime.fromtimestamp(exp, tz=now.tzinfo),
+        )
+    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+        raise AuthenticationFailed("invalid token") from exc
+    if now.timestamp() >= exp:
+        raise AuthenticationFailed("token expired", error_id="token_expired")
+    return claims
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """Return (plaintext key, display prefix, sha256 hex) for a new API key."""
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:12], api_key_hash(key)
+
+
+def api_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
