@@ -18,7 +18,9 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="paused")  # active | paused | archived
-    dial_mode: Mapped[str] = mapped_column(String(16), default="progressive")  # preview|progressive|ratio|predictive
+    dial_mode: Mapped[str] = mapped_column(
+        String(16), default="progressive"
+    )  # preview|progressive|ratio|predictive
     dial_ratio: Mapped[float] = mapped_column(default=1.0)
     max_lines: Mapped[int] = mapped_column(default=50)
     caller_id_number: Mapped[str] = mapped_column(String(32))  # fixed, registered; never rotated
