@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -20,6 +21,11 @@ from api.routes import users as user_routes
 from config.settings import Settings
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
+from core.tasks import make_celery
+from dialer import routes as dialer_routes
+from dialer import tasks as dialer_tasks
+from dialer.tasks import DialerTasks
+from ivr import routes as ivr_routes
 
 log = logging.getLogger("api.access")
 API_PREFIX = "/api/v1"
@@ -35,8 +41,28 @@ SECURITY_HEADERS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Tasks:
+    """The background-task entry points the API enqueues to (Celery, or inline when eager)."""
+
+    dialer: DialerTasks
+
+
+def build_tasks(settings: Settings, *, session_factory: sessionmaker[Session], clock: Clock) -> Tasks:
+    celery = make_celery(settings)
+    return Tasks(
+        dialer=dialer_tasks.register(
+            celery, session_factory=session_factory, clock=clock, region=settings.default_region
+        )
+    )
+
+
 def create_app(
-    settings: Settings, *, session_factory: sessionmaker[Session] | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    clock: Clock | None = None,
+    tasks: Tasks | None = None,
 ) -> FastAPI:
     """Build the API process's app; every dependency is passed in or derived from settings."""
     app = FastAPI(
@@ -52,6 +78,7 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.clock = clock or SystemClock()
+    app.state.tasks = tasks or build_tasks(settings, session_factory=session_factory, clock=app.state.clock)
     errors.install(app)
 
     @app.middleware("http")
@@ -96,7 +123,13 @@ def create_app(
             session.execute(text("SELECT 1"))
         return {"status": "ok"}
 
-    for router in (auth_routes.router, user_routes.router, audit_routes.router):
+    for router in (
+        auth_routes.router,
+        user_routes.router,
+        audit_routes.router,
+        dialer_routes.router,
+        ivr_routes.router,
+    ):
         api.include_router(router)
     app.include_router(api)
     return app

@@ -71,3 +71,13 @@ class AuditLog(Base):
     request_id: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class AppSetting(Base):
+    """Operator-editable settings that live in the database (e.g. screening thresholds), one JSON per key."""
+
+    __tablename__ = "app_setting"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,99 @@
+"""Phone numbers: E.164 normalisation, validation, kind, region and timezone (one module used everywhere)."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType, shortnumberinfo
+from phonenumbers import timezone as pn_timezone
+
+_KIND = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "fixed",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_or_mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip",
+}
+
+
+class InvalidPhoneNumber(ValueError):
+    """A number we refuse, with a stable reason code for reports and APIs."""
+
+    def __init__(self, reason_code: str, message: str) -> None:
+        super().__init__(message)
+        self.reason_code = reason_code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    e164: str
+    national: str
+    region_code: str
+    country_code: int
+    kind: str
+    timezone: str
+
+
+def _clean(raw: str) -> str:
+    # Full-width digits and punctuation (common in Chinese spreadsheets) fold to ASCII under NFKC.
+    return unicodedata.normalize("NFKC", raw).strip()
+
+
+def normalize(raw: str, default_region: str = "CN") -> PhoneNumber:
+    """Parse, validate and describe a number; raise InvalidPhoneNumber with the reason otherwise."""
+    text = _clean(raw or "")
+    if not text:
+        raise InvalidPhoneNumber("empty", "phone number is empty")
+    if not any(ch.isdigit() for ch in text):
+        raise InvalidPhoneNumber("not_a_number", f"{raw!r} contains no digits")
+    if len(text) > 40:
+        raise InvalidPhoneNumber("too_long", "phone number is longer than 40 characters")
+    if text.startswith("00"):
+        text = "+" + text[2:]  # international access prefix used in CN and most of the world
+    try:
+        parsed = phonenumbers.parse(text, default_region.upper())
+    except NumberParseException as exc:
+        code = {
+            NumberParseException.INVALID_COUNTRY_CODE: "unknown_region",
+            NumberParseException.NOT_A_NUMBER: "not_a_number",
+            NumberParseException.TOO_SHORT_NSN: "too_short",
+            NumberParseException.TOO_SHORT_AFTER_IDD: "too_short",
+            NumberParseException.TOO_LONG: "too_long",
+        }.get(exc.error_type, "not_a_number")
+        raise InvalidPhoneNumber(code, f"{raw!r} is not a phone number: {exc._msg}") from exc
+    possible = phonenumbers.is_possible_number_with_reason(parsed)
+    if possible == phonenumbers.ValidationResult.TOO_SHORT:
+        raise InvalidPhoneNumber("too_short", f"{raw!r} is too short for its numbering plan")
+    if possible == phonenumbers.ValidationResult.TOO_LONG:
+        raise InvalidPhoneNumber("too_long", f"{raw!r} is too long for its numbering plan")
+    if possible == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
+        raise InvalidPhoneNumber("unknown_region", f"{raw!r} has an unknown country code")
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhoneNumber("invalid_for_region", f"{raw!r} is not a valid number in its numbering plan")
+    region = phonenumbers.region_code_for_number(parsed) or ""
+    zones = [z for z in pn_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
+    return PhoneNumber(
+        e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        national=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL),
+        region_code=region,
+        country_code=parsed.country_code or 0,
+        kind=_KIND.get(phonenumbers.number_type(parsed), "unknown"),
+        timezone=zones[0] if zones else "",
+    )
+
+
+def is_short_service_code(raw: str, region: str = "CN") -> bool:
+    """True for emergency and service short codes such as 110, 119, 10086, 95533."""
+    text = _clean(raw or "")
+    if not text.isdigit() or len(text) > 8:
+        return False
+    try:
+        parsed = phonenumbers.parse(text, region.upper())
+    except NumberParseException:
+        return False
+    return bool(shortnumberinfo.is_valid_short_number_for_region(parsed, region.upper()))
