@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.phone import InvalidPhoneNumber, normalize
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.phone import InvalidPhoneNumber, normalize
 from dialer import lead_import
 from dialer.dnc import dnc_matcher
 from dialer.models import Campaign, ImportJob, Lead, LeadList
