@@ -1,0 +1,1 @@
+"""Agent workspace: scripts, dispositions, agent state."""
