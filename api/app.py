@@ -26,6 +26,8 @@ from dialer import routes as dialer_routes
 from dialer import tasks as dialer_tasks
 from dialer.tasks import DialerTasks
 from ivr import routes as ivr_routes
+from recordings import routes as recording_routes
+from recordings.storage import LocalStorage, RecordingStorage
 
 log = logging.getLogger("api.access")
 API_PREFIX = "/api/v1"
@@ -63,6 +65,7 @@ def create_app(
     session_factory: sessionmaker[Session] | None = None,
     clock: Clock | None = None,
     tasks: Tasks | None = None,
+    recording_storage: RecordingStorage | None = None,
 ) -> FastAPI:
     """Build the API process's app; every dependency is passed in or derived from settings."""
     app = FastAPI(
@@ -78,6 +81,7 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.clock = clock or SystemClock()
+    app.state.recording_storage = recording_storage or LocalStorage(settings.recordings_dir)
     app.state.tasks = tasks or build_tasks(settings, session_factory=session_factory, clock=app.state.clock)
     errors.install(app)
 
@@ -129,6 +133,7 @@ def create_app(
         audit_routes.router,
         dialer_routes.router,
         ivr_routes.router,
+        recording_routes.router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -60,7 +60,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        status = _status_for(exc)
+        status = 416 if exc.error_id == "range_not_satisfiable" else _status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(
             _body(exc.error_id, exc.message, exc.details), status_code=status, headers=headers
