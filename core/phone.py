@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -31,17 +32,42 @@ class InvalidPhoneNumber(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PhoneNumber:
+    """A valid number: E.164 form, national display form, region, kind and timezone(s)."""
+
     e164: str
     national: str
     region_code: str
     country_code: int
     kind: str
     timezone: str
+    # Every zone phonenumbers lists; more than one for non-geographic numbers (US toll-free spans
+    # Adak..New_York), so calling-hours checks should test them all, not only `timezone`.
+    timezones: tuple[str, ...] = ()
+    extension: str = ""  # "ext. 3" / "转123" in the input; not part of e164 or national, dial it after answer
 
 
 def _clean(raw: str) -> str:
     # Full-width digits and punctuation (common in Chinese spreadsheets) fold to ASCII under NFKC.
     return unicodedata.normalize("NFKC", raw).strip()
+
+
+def _trim_junk(text: str) -> str:
+    """Drop labels before the number and notes after it ("电话: 138... (手机)")."""
+    # phonenumbers reads letters as vanity digits, so a trailing "(mobile)" would become six extra digits;
+    # lead lists carry notes far more often than vanity numbers, so we cut after the last digit.
+    # An extension written after the number ("ext. 3") is the one tail we keep.
+    if _EXTENSION.search(text) is None:
+        end = max(i for i, ch in enumerate(text) if ch.isdigit())
+        text = text[: end + 1]
+    else:
+        # phonenumbers knows "ext."/"x"/"#" but not the Chinese 分机 ("extension") / 转 ("transfer to").
+        text = _CN_EXTENSION.sub(" ext. ", text)
+    start = next(i for i, ch in enumerate(text) if ch.isdigit() or ch in "+(")
+    return text[start:]
+
+
+_CN_EXTENSION = re.compile(r"\s*(?:分机|转)\s*")
+_EXTENSION = re.compile(r"\d\s*(?:ext\.?|x|#|分机|转)\s*\d{1,7}\s*$", re.IGNORECASE)
 
 
 def normalize(raw: str, default_region: str = "CN") -> PhoneNumber:
@@ -51,6 +77,7 @@ def normalize(raw: str, default_region: str = "CN") -> PhoneNumber:
         raise InvalidPhoneNumber("empty", "phone number is empty")
     if not any(ch.isdigit() for ch in text):
         raise InvalidPhoneNumber("not_a_number", f"{raw!r} contains no digits")
+    text = _trim_junk(text)
     if len(text) > 40:
         raise InvalidPhoneNumber("too_long", "phone number is longer than 40 characters")
     if text.startswith("00"):
@@ -65,7 +92,7 @@ def normalize(raw: str, default_region: str = "CN") -> PhoneNumber:
             NumberParseException.TOO_SHORT_AFTER_IDD: "too_short",
             NumberParseException.TOO_LONG: "too_long",
         }.get(exc.error_type, "not_a_number")
-        raise InvalidPhoneNumber(code, f"{raw!r} is not a phone number: {exc._msg}") from exc
+        raise InvalidPhoneNumber(code, f"{raw!r} is not a phone number: {exc}") from exc
     possible = phonenumbers.is_possible_number_with_reason(parsed)
     if possible == phonenumbers.ValidationResult.TOO_SHORT:
         raise InvalidPhoneNumber("too_short", f"{raw!r} is too short for its numbering plan")
@@ -76,6 +103,8 @@ def normalize(raw: str, default_region: str = "CN") -> PhoneNumber:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhoneNumber("invalid_for_region", f"{raw!r} is not a valid number in its numbering plan")
     region = phonenumbers.region_code_for_number(parsed) or ""
+    extension = parsed.extension or ""
+    parsed.extension = None  # so that national, like e164, is the number alone
     zones = [z for z in pn_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
     return PhoneNumber(
         e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
@@ -84,6 +113,8 @@ def normalize(raw: str, default_region: str = "CN") -> PhoneNumber:
         country_code=parsed.country_code or 0,
         kind=_KIND.get(phonenumbers.number_type(parsed), "unknown"),
         timezone=zones[0] if zones else "",
+        timezones=tuple(zones),
+        extension=extension,
     )
 
 

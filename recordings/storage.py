@@ -74,8 +74,12 @@ class LocalStorage:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.part")
-        shutil.copyfile(src_path, tmp)
-        os.replace(tmp, dest)
+        try:
+            shutil.copyfile(src_path, tmp)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def open(self, key: str) -> BinaryIO:
         """Open the stored file for binary reading."""

@@ -1,0 +1,1 @@
+"""Benchmarks: one script per capability; figures recorded in bench/RESULTS.md."""

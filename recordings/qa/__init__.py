@@ -1,0 +1,1 @@
+"""Quality assurance: scorecards and review scoring (`scorecard`), which calls to review (`sampling`)."""
