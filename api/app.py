@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors
+from api.pages import routes as page_routes
 from api.routes import audit as audit_routes
 from api.routes import auth as auth_routes
 from api.routes import users as user_routes
@@ -137,7 +139,9 @@ def create_app(
     ):
         api.include_router(router)
     app.include_router(api)
+    app.include_router(page_routes.router)
+    app.mount("/static", StaticFiles(directory=str(page_routes.STATIC_DIR)), name="static")
     return app
 
 
-PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/auth/login"})
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/auth/login", "/login", "/logout"})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -44,6 +45,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def login_redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(path, safe='/')}", status_code=303)
+
+
 def _body(error_id: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error_id": error_id, "message": message, "details": details}
 
@@ -59,8 +64,11 @@ def install(app: FastAPI) -> None:
     """Register the exception handlers on the app."""
 
     @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse | RedirectResponse:
         status = 416 if exc.error_id == "range_not_satisfiable" else _status_for(exc)
+        if status == 401 and not request.url.path.startswith("/api/"):
+            # Pages send people to the login form instead of showing a JSON error.
+            return login_redirect(request.url.path)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(
             _body(exc.error_id, exc.message, exc.details), status_code=status, headers=headers

@@ -92,5 +92,9 @@ def api_key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from fastapi import APIRouter, Response
@@ -65,7 +64,7 @@ def login(
     )
     response.set_cookie(
         "cc_csrf",
-        secrets.token_urlsafe(24),
+        security.new_csrf_token(),
         httponly=False,
         samesite="strict",
         secure=secure,

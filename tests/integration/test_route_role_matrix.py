@@ -37,11 +37,15 @@ def test_route_role_matrix(app_client: TestClient, role_headers: dict[Role, dict
         allowed = frozenset.intersection(*(g.roles for g in guards))
         for method in route.methods - {"HEAD", "OPTIONS"}:
             url = _concrete(route.path)
-            anonymous = app_client.request(method, url)
-            assert anonymous.status_code == 401, (method, url, anonymous.text)
-            assert set(anonymous.json()) == {"error_id", "message", "details"}
+            anonymous = app_client.request(method, url, follow_redirects=False)
+            if url.startswith("/api/"):
+                assert anonymous.status_code == 401, (method, url, anonymous.text)
+                assert set(anonymous.json()) == {"error_id", "message", "details"}
+            else:  # pages send anonymous visitors to the login form
+                assert anonymous.status_code == 303, (method, url, anonymous.text)
+                assert anonymous.headers["location"].startswith("/login?next=")
             for role, headers in role_headers.items():
-                resp = app_client.request(method, url, headers=headers, json={})
+                resp = app_client.request(method, url, headers=headers, json={}, follow_redirects=False)
                 if role in allowed:
                     assert resp.status_code not in (401, 403), (method, url, role, resp.text)
                 else:
