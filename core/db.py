@@ -93,6 +93,7 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def import_all_models() -> None:
     """Import every domain's ORM module so `Base.metadata` knows all tables."""
+    import agents.models  # noqa: F401
     import core.models  # noqa: F401
     import dialer.models  # noqa: F401
     import ivr.models  # noqa: F401
