@@ -1,0 +1,1 @@
+"""The dial ledger's state machine: typed AMI events in, attempt outcomes out (pure)."""
