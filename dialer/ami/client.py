@@ -180,11 +180,23 @@ class AmiClient:
             self._pinger = asyncio.create_task(self._ping_loop(), name="ami-ping")
 
     async def send_action(
-        self, name: str, fields: Sequence[tuple[str, str]] = (), *, timeout: float | None = None
+        self,
+        name: str,
+        fields: Sequence[tuple[str, str]] = (),
+        *,
+        timeout: float | None = None,
+        action_id: str | None = None,
     ) -> AmiMessage:
-        """Send one action and return its correlated Response (`Success`, `Error`, ...)."""
+        """Send one action and return its correlated Response (`Success`, `Error`, ...).
+
+        `action_id` lets the caller register the id before the bytes leave (the dialer's ledger does,
+        so an `OriginateResponse` that overtakes this coroutine's resumption is still correlated); it
+        must be unique on this connection, which the dialer's attempt ids are.
+        """
         conn = self._require_connection()
-        pending = self._submit(conn, name, fields, is_list=False)
+        if action_id is not None and action_id in conn.pending:
+            raise ValueError(f"ActionID {action_id!r} already pending")
+        pending = self._submit(conn, name, fields, is_list=False, action_id=action_id)
         try:
             return await self._await(pending.response, timeout)
         finally:
@@ -249,10 +261,16 @@ class AmiClient:
         return f"{self._token}-{conn.generation}-{self._counter}"
 
     def _submit(
-        self, conn: _Connection, name: str, fields: Sequence[tuple[str, str]], *, is_list: bool
+        self,
+        conn: _Connection,
+        name: str,
+        fields: Sequence[tuple[str, str]],
+        *,
+        is_list: bool,
+        action_id: str | None = None,
     ) -> _Pending:
         loop = asyncio.get_running_loop()
-        action_id = self._next_action_id(conn)
+        action_id = action_id or self._next_action_id(conn)
         payload = encode_action(name, [("ActionID", action_id), *fields])  # ValueError before registering
         pending = _Pending(action_id=action_id, response=loop.create_future(), is_list=is_list)
         if is_list:
