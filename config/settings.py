@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     agi_fail_policy: Literal["allow", "block"] = "allow"  # fail-open for an inbound sales line
     agi_deadline_s: float = 0.2
 
+    dialer_node: str = "dialer-1"  # one engine per PBX; campaigns with dialer_node "" or this name
+    dialer_tick_s: float = 1.0
+    dialer_wrap_s: float = 30.0  # wrap-up time before pacing counts an agent as soon free
+    agi_session_deadline_s: float = 60.0  # a whole AGI call, prompts and DTMF included
+    sandbox_time_scale: float = 1.0  # < 1 runs sandbox call time faster (tests, demos)
+
     recordings_dir: Path = Path("var/recordings")
     login_max_failures: int = 5
     login_lockout_s: int = 300

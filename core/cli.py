@@ -104,6 +104,38 @@ DEMO_PASSWORD = "demo-password"
 
 
 @app.command()
+def dialer(log_level: str = "info") -> None:
+    """Run the dialer engine (one AMI connection, pacing, ledger) against the configured PBX."""
+    import asyncio
+
+    from core.db import make_engine, make_session_factory
+    from dialer.main import serve_dialer
+
+    _setup_logging(log_level)
+    settings = get_settings()
+    factory = make_session_factory(make_engine(settings.database_url))
+    asyncio.run(serve_dialer(settings, session_factory=factory))
+
+
+@app.command()
+def sandbox(
+    answer_rate: float = typer.Option(0.3, help="share of dials a person answers"),
+    talk_mean_s: float = typer.Option(60.0, help="mean talk time of answered calls"),
+    seed: int = 7,
+    log_level: str = "info",
+) -> None:
+    """Run the sandbox PBX (AMI on CC_AMI_HOST:CC_AMI_PORT) for development and tests."""
+    import asyncio
+
+    from dialer.main import serve_sandbox
+    from dialer.sandbox.callmodel import CallModel
+
+    _setup_logging(log_level)
+    model = CallModel(answer_rate=answer_rate, talk_mean_s=talk_mean_s, seed=seed)
+    asyncio.run(serve_sandbox(get_settings(), model=model))
+
+
+@app.command()
 def demo(port: int = 8000, log_level: str = "info") -> None:
     """Run the whole product on embedded defaults (SQLite, in-process tasks) with demo users."""
     import uvicorn
