@@ -29,6 +29,7 @@ from dialer import tasks as dialer_tasks
 from dialer.tasks import DialerTasks
 from ivr import routes as ivr_routes
 from recordings import routes as recording_routes
+from recordings.qa import routes as qa_routes
 from recordings.storage import LocalStorage, RecordingStorage
 
 log = logging.getLogger("api.access")
@@ -136,6 +137,7 @@ def create_app(
         dialer_routes.router,
         ivr_routes.router,
         recording_routes.router,
+        qa_routes.router,
     ):
         api.include_router(router)
     app.include_router(api)
