@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agents.models import AgentSession
-from core.phone import InvalidPhoneNumber, normalize
 from dialer.attempts.outcome import Outcome
 from dialer.attempts.tracker import AttemptFinished
 from dialer.compliance.next_step import OUTCOMES, next_step, retry_rules_from_json
 from dialer.compliance.rules import CampaignPolicy, LeadFacts, check_dialable
+from dialer.compliance.windows import number_zones
 from dialer.dnc import dnc_matcher
 from dialer.hopper import open_attempt, reserve_leads
 from dialer.models import Attempt, Call, Campaign, Lead
@@ -169,12 +169,32 @@ def _policy(campaign: Campaign) -> CampaignPolicy:
 
 
 def _zones(lead: Lead) -> tuple[str, ...]:
-    if lead.timezone:
-        return (lead.timezone,)
-    try:
-        return normalize(lead.phone_e164).timezones
-    except InvalidPhoneNumber:
-        return ()
+    # Every zone the number may be in (US toll-free spans dozens): the window must be open in all.
+    return number_zones(lead.phone_e164, lead.timezone)
+
+
+def _contact_history(
+    session: Session, phones: list[str], *, now: datetime
+) -> tuple[dict[str, list[datetime]], dict[str, datetime]]:
+    """Recent customer contacts (any campaign, any agent) and the last abandon, per number."""
+    contacts: dict[str, list[datetime]] = {}
+    abandons: dict[str, datetime] = {}
+    if not phones:
+        return contacts, abandons
+    rows = session.execute(
+        select(Attempt.phone_e164, Attempt.outcome, Attempt.ended_at).where(
+            Attempt.phone_e164.in_(phones),
+            Attempt.ended_at >= now - timedelta(days=7),
+            Attempt.outcome.in_((Outcome.ANSWERED, Outcome.ABANDONED)),
+        )
+    ).all()
+    for phone, outcome, ended in rows:
+        if ended is None:
+            continue
+        contacts.setdefault(phone, []).append(ended)
+        if outcome == Outcome.ABANDONED and (phone not in abandons or ended > abandons[phone]):
+            abandons[phone] = ended
+    return contacts, abandons
 
 
 def reserve_dials(
@@ -193,14 +213,18 @@ def reserve_dials(
         )
         if not leads:
             break
+        contacts, abandons = _contact_history(session, [lead.phone_e164 for lead in leads], now=now)
         for lead in leads:
             facts = LeadFacts(
                 phone_e164=lead.phone_e164,
                 timezones=_zones(lead),
-                status="new",
+                # reserve_leads marked it dialing; the compliance rules judge the status it had.
+                status="callback" if lead.next_call_at is not None and lead.owner_user_id else "new",
                 attempts=lead.attempts,
                 last_attempt_at=lead.last_attempt_at,
                 last_outcome=lead.last_outcome,
+                contacts=tuple(contacts.get(lead.phone_e164, ())),
+                last_abandon_at=abandons.get(lead.phone_e164),
             )
             verdict = check_dialable(
                 facts, policy, now, dnc_hit=is_dnc(lead.phone_e164), caller_id=campaign.caller_id_number
@@ -330,12 +354,15 @@ def record_finished(session: Session, done: AttemptFinished, *, now: datetime) -
     # ERROR (the Originate itself was refused) is ours or the PBX's fault, never the callee's: retry
     # it like congestion.
     code = done.outcome.value if done.outcome.value in OUTCOMES else "congestion"
+    policy = _policy(campaign)
     step = next_step(
         code,
         now=now,
         rules=retry_rules_from_json(campaign.retry_rules or None, regime=campaign.regime),
         attempts=lead.attempts,
         max_attempts=campaign.max_attempts,
+        windows=policy.windows,
+        timezones=_zones(lead),
     )
     lead.status = step.lead_status
     lead.next_call_at = step.next_call_at

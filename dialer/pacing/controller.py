@@ -8,30 +8,33 @@ Modes:
 * ``ratio``: a fixed multiplier, ``floor(dial_ratio * ready) - in_flight - waiting``.
 * ``predictive``: the probabilistic model below, with a feedback brake on the measured abandon rate.
 
-**The predictive model.** Look a horizon ``H`` ahead: the mean ring time to a live answer plus the
-safe-harbour seconds an answered call may wait for an agent (2 s). Within it:
+**The predictive model** (a transient queue over the next ``horizon_s`` seconds, in slots as long as
+the safe harbour, 2 s, since an answered call may wait that long for an agent):
 
-* *supply* ``Y`` = agents ready now + agents in wrap-up expected free within ``H`` (known, since the
-  dialer watched them hang up) + a Bernoulli(f_j) per agent on a call, ``f_j`` = P(it finishes talking
-  and wrapping within ``H`` | talked e_j so far), from the estimator's talk-time sample;
-* *demand* ``X`` = calls already waiting for an agent + a Bernoulli(q_i) per ringing call, ``q_i`` =
-  P(live answer | rung a_i seconds without answer) (Bayes on the ring-time distributions: a call that
-  has rung 15 s is almost surely heading for the no-answer timeout) + Binomial(n, p) for ``n`` new calls,
-  ``p`` = the answer probability (posterior mean + 1 sd, so a small sample is treated cautiously).
+* *answers*: a ringing call that has rung ``a`` s answers live with ``q(a) = p Sa(a) / (p Sa(a) +
+  (1-p) Su(a))`` (Bayes on the ring-time distributions of answered and unanswered calls: after 15 s of
+  ringing it is almost surely heading for the no-answer timeout), and then in slot ``k`` with the
+  conditional ring-time distribution; a new call does the same from ``a = 0``. ``p`` is the answer
+  probability's posterior mean + 1 sd, cautious while the sample is small. Per slot the answers
+  (a sum of many small Bernoullis) are taken as Poisson with the summed mean ``lambda_k(n)``, which
+  grows linearly with the number ``n`` of new calls.
+* *agents*: ready now; in wrap-up, freeing at the expected time (moved ``free_lead_s`` earlier, because
+  an answer may wait for an agent that frees just after its slot); on a call, freeing in slot ``k``
+  with the probability that talk + wrap ends there given the talk so far (Poisson per slot).
+* The distribution of idle agents is carried slot by slot: add the slot's frees, take its answers;
+  answers beyond the idle agents are abandoned, so ``A(n) = sum_k E[(answers_k - idle_k)^+]``.
 
-Answers beyond the supply are abandons, so the expected abandon fraction of this cohort is
-``E[(X - Y)^+] / E[X]``. ``D = X - Y`` is a sum of independent ±Bernoulli terms; its distribution is
-built exactly by convolution (tails below 1e-12 trimmed) and ``E[D^+] = sum_d max(d, 0) P(D = d)``.
-Adding a call convolves one more Bernoulli(p): the numerator grows by ``p * P(D_n >= 0)`` and the
-denominator by ``p``, so the ratio rises with ``n``; we take the largest ``n`` whose ratio stays at or
-under the *effective target* (and never fewer than progressive would place, which is abandon-free).
+``A(n)`` is convex and increasing in ``n``. Each tick charges its new calls their *marginal* expected
+abandons and takes the largest ``n`` with ``A(n) - A(0) <= target * n * e`` (``e`` = expected live
+answers per new call within the horizon), found by doubling then bisection. Charging each call once,
+at the tick that placed it, keeps the long-run ratio ``abandons / answers`` at or under the target
+when the model is right. Predictive never places fewer calls than progressive (which is abandon-free).
 
-**Safety and feedback.** The cohort model is optimistic in places (it ignores that an agent freeing
-later in the horizon cannot take a call that answered early) and cohorts overlap tick to tick, so the
-effective target is ``abandon_target * safety``. The measured abandon rate over the rolling window
-closes the loop: below ``relax`` x target the full effective target applies; between ``relax`` and
-``brake`` x target it shrinks linearly to 0; at or above ``brake`` x target we fall back to
-progressive until the window recovers. ``max_lines`` caps ringing + waiting + new calls.
+**Safety and feedback.** The slotted model is approximate both ways (slot-level timing, Poisson
+answers, expected wrap-up ends), so the measured abandon rate over the rolling window closes the loop:
+the effective target is ``abandon_target * safety``; from ``relax`` x target it shrinks linearly to 0
+at ``brake`` x target, and at or above that we dial progressive until the window recovers.
+``max_lines`` caps ringing + waiting + new calls.
 """
 
 from __future__ import annotations
@@ -57,15 +60,14 @@ class DialMode(StrEnum):
 class PredictiveTuning:
     """Knobs of the predictive mode; the defaults are what bench/pacing.py reports."""
 
-    safety: float = 0.8  # effective target = abandon_target * safety (before feedback)
+    safety: float = 1.0  # effective target = abandon_target * safety (before feedback)
     relax: float = 0.5  # window rate <= relax * target: no feedback reduction
     brake: float = 0.9  # window rate >= brake * target: fall back to progressive
-    safe_harbour_s: float = 2.0  # how long an answered call may wait for an agent
+    safe_harbour_s: float = 2.0  # how long an answered call may wait for an agent; also the slot length
+    horizon_s: float = 20.0  # look-ahead; live answers come within ~20 s of dialling
+    free_lead_s: float = 1.0  # count a wrap-up ending this much after a slot as free in that slot
     min_window_answers: int = 30  # fewer live answers in the window: too noisy to brake on
     use_upper_answer_probability: bool = True  # cautious p while the sample is small
-    horizon_s: float = 20.0
-    free_lead_s: float = 1.0
-    batch: bool = True
 
 
 @dataclass(frozen=True)
@@ -191,13 +193,10 @@ def _predictive(inp: PacingInput, progressive: int, room: int) -> PacingDecision
         )
 
     base = abandons(0)
-    pending = sum(lams) + waiting
 
     def ok(n: int) -> bool:
         ab = abandons(n)
-        if tune.batch:
-            return ab - base <= target * n * per_call
-        return ab <= target * (pending + n * per_call)
+        return ab - base <= target * n * per_call
 
     n = 0
     if ok(1):
@@ -292,37 +291,3 @@ def _expected_abandons(
             last -= 1
         dist, lo = new[first:last], first
     return abandoned
-
-
-def _add_bernoulli(pmf: list[float], offset: int, prob: float, step: int) -> tuple[list[float], int]:
-    """Distribution of D + step*B, B ~ Bernoulli(prob), with negligible tails trimmed."""
-    stay = 1.0 - prob
-    out = [0.0] * (len(pmf) + 1)
-    if step > 0:
-        for i, mass in enumerate(pmf):
-            out[i] += mass * stay
-            out[i + 1] += mass * prob
-        new_offset = offset
-    else:
-        for i, mass in enumerate(pmf):
-            out[i] += mass * prob
-            out[i + 1] += mass * stay
-        new_offset = offset - 1
-    lo, hi = 0, len(out)
-    while lo < hi - 1 and out[lo] < TRIM:
-        lo += 1
-    while hi - 1 > lo and out[hi - 1] < TRIM:
-        hi -= 1
-    return out[lo:hi], new_offset + lo
-
-
-def _ratio(pmf: list[float], offset: int, expected_answers: float) -> float:
-    """E[D^+] / E[X]: the expected share of the pending live answers that find no agent."""
-    if expected_answers <= 0.0:
-        return 0.0
-    excess = 0.0
-    for i, mass in enumerate(pmf):
-        d = offset + i
-        if d > 0:
-            excess += d * mass
-    return excess / expected_answers
