@@ -118,6 +118,31 @@ def dialer(log_level: str = "info") -> None:
 
 
 @app.command()
+def agi(log_level: str = "info") -> None:
+    """Run the FastAGI screening server (inbound calls) on CC_AGI_HOST:CC_AGI_PORT."""
+    import asyncio
+
+    from core.db import make_engine, make_session_factory
+    from ivr.main import serve_agi
+
+    _setup_logging(log_level)
+    settings = get_settings()
+    factory = make_session_factory(make_engine(settings.database_url))
+    asyncio.run(serve_agi(settings, session_factory=factory))
+
+
+@app.command()
+def prompts(sounds_dir: str = typer.Argument("var/sounds", help="Asterisk sounds directory")) -> None:
+    """Generate the IVR challenge prompts (espeak-ng + sox, 8 kHz WAV, zh-CN and en)."""
+    from pathlib import Path
+
+    from ivr.challenge import generate_prompts
+
+    written = generate_prompts(Path(sounds_dir))
+    typer.echo(f"{len(written)} prompts written under {sounds_dir}")
+
+
+@app.command()
 def sandbox(
     answer_rate: float = typer.Option(0.3, help="share of dials a person answers"),
     talk_mean_s: float = typer.Option(60.0, help="mean talk time of answered calls"),
