@@ -7,7 +7,6 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -15,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from agents import routes as agent_routes
 from api import errors
 from api.pages import routes as page_routes
 from api.routes import audit as audit_routes
@@ -23,10 +23,8 @@ from api.routes import users as user_routes
 from config.settings import Settings
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
-from core.tasks import make_celery
+from core.worker import Tasks, build_tasks
 from dialer import routes as dialer_routes
-from dialer import tasks as dialer_tasks
-from dialer.tasks import DialerTasks
 from ivr import routes as ivr_routes
 from recordings import routes as recording_routes
 from recordings.qa import routes as qa_routes
@@ -44,22 +42,6 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
     "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Tasks:
-    """The background-task entry points the API enqueues to (Celery, or inline when eager)."""
-
-    dialer: DialerTasks
-
-
-def build_tasks(settings: Settings, *, session_factory: sessionmaker[Session], clock: Clock) -> Tasks:
-    celery = make_celery(settings)
-    return Tasks(
-        dialer=dialer_tasks.register(
-            celery, session_factory=session_factory, clock=clock, region=settings.default_region
-        )
-    )
 
 
 def create_app(
@@ -85,7 +67,9 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.clock = clock or SystemClock()
     app.state.recording_storage = recording_storage or LocalStorage(settings.recordings_dir)
-    app.state.tasks = tasks or build_tasks(settings, session_factory=session_factory, clock=app.state.clock)
+    app.state.tasks = (
+        tasks or build_tasks(settings, session_factory=session_factory, clock=app.state.clock)[1]
+    )
     errors.install(app)
 
     @app.middleware("http")
@@ -138,6 +122,7 @@ def create_app(
         ivr_routes.router,
         recording_routes.router,
         qa_routes.router,
+        agent_routes.router,
     ):
         api.include_router(router)
     app.include_router(api)

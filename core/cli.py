@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+from typing import Any
 
 import typer
 
@@ -76,21 +77,26 @@ def api(host: str | None = None, port: int | None = None, log_level: str = "info
 @app.command()
 def worker(concurrency: int = 2, log_level: str = "info") -> None:
     """Run a Celery worker (needs CC_REDIS_URL)."""
-    from core.tasks import make_celery
-
     settings = get_settings()
     _require_broker(settings)
-    make_celery(settings).worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={log_level}"])
+    _celery(settings).worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={log_level}"])
 
 
 @app.command()
 def beat(log_level: str = "info") -> None:
     """Run the Celery beat scheduler (needs CC_REDIS_URL)."""
-    from core.tasks import make_celery
-
     settings = get_settings()
     _require_broker(settings)
-    make_celery(settings).start(["beat", f"--loglevel={log_level}"])
+    _celery(settings).start(["beat", f"--loglevel={log_level}"])
+
+
+def _celery(settings: Settings) -> Any:
+    from core.clock import SystemClock
+    from core.db import make_engine, make_session_factory
+    from core.worker import build_tasks
+
+    factory = make_session_factory(make_engine(settings.database_url))
+    return build_tasks(settings, session_factory=factory, clock=SystemClock())[0]
 
 
 DEMO_USERS = (

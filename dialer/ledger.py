@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
 
 import phonenumbers
 from sqlalchemy import func, select
@@ -343,7 +344,10 @@ def record_finished(session: Session, done: AttemptFinished, *, now: datetime) -
     call.from_number = from_number
     if done.recording and done.outcome in (Outcome.ANSWERED, Outcome.MACHINE):
         session.flush()
-        session.add(Recording(call_id=call.id, attempt_id=attempt.id, storage_key=done.recording[:256]))
+        # MIXMONITOR_FILENAME may be a full PBX path (/var/spool/asterisk/monitor/..., fixture
+        # originate_answered); the worker reads its own spool directory, so only the name is kept.
+        name = PurePosixPath(done.recording).name[:256]
+        session.add(Recording(call_id=call.id, attempt_id=attempt.id, storage_key=name))
     lead = session.get(Lead, attempt.lead_id)
     if lead is None or campaign is None:
         return attempt
