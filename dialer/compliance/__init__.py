@@ -19,12 +19,12 @@ from dialer.compliance.rules import (
     SkipCode,
     SkipReason,
     abandon_budget,
+    abandon_windows,
     check_dialable,
     effective_abandon_target,
     effective_ring_timeout,
     lead_zones,
     min_ring_seconds,
-    number_zones,
 )
 from dialer.compliance.windows import (
     CallingWindows,
@@ -32,6 +32,7 @@ from dialer.compliance.windows import (
     NoOpenWindowError,
     default_windows,
     normalize_regime,
+    number_zones,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "SkipReason",
     "UnknownCodeError",
     "abandon_budget",
+    "abandon_windows",
     "check_dialable",
     "default_retry_rules",
     "default_windows",

@@ -7,9 +7,9 @@ Regime defaults and the rules behind them:
 - UK: 08:00–21:00 every day. UK law sets no calling hours; Ofcom's persistent-misuse policy leaves it to
   industry practice, and 08:00–21:00 is the common code of practice, so we follow it.
 - CN: 09:00–21:00 every day with the 12:00–13:30 lunch rest excluded (DESIGN §4). No national statute
-  fixes the hours; MIIT guidance on nuisance calls asks callers not to disturb people's rest, and the
-  midday rest is widely observed in China. Statutory holidays move every year (State Council notice),
-  so they are configured per campaign, never hard-coded.
+  we know of fixes the hours (the MIIT rules are about consent, refusal and caller numbers), so this is
+  practice: the midday rest is widely observed in China and calls into it draw complaints. Statutory
+  holidays move every year (State Council notice), so they are configured per campaign.
 
 A number may map to several zones (US toll-free spans Guam to Newfoundland). We do not know where the
 callee is, so a window counts as open only when it is open in *every* zone the number may be in.
@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from core.phone import InvalidPhoneNumber, normalize
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
 REGIMES = ("CN", "US", "UK")
@@ -322,3 +324,14 @@ REGIME_ZONES: dict[str, tuple[str, ...]] = {
 def default_windows(regime: str) -> CallingWindows:
     """The regime's default calling windows (CN, US or UK)."""
     return _DEFAULTS[normalize_regime(regime)]
+
+
+def number_zones(phone_e164: str, stored_timezone: str = "") -> tuple[str, ...]:
+    """Every zone the number may be in (from the number itself), else the stored Lead.timezone."""
+    # Lead.timezone keeps only the first zone; a US toll-free number lists 42, and the calling-hours
+    # check must hold in all of them, so the number is the better source.
+    try:
+        zones = normalize(phone_e164, default_region="CN").timezones
+    except InvalidPhoneNumber:
+        zones = ()
+    return zones or ((stored_timezone,) if stored_timezone else ())

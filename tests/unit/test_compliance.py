@@ -21,6 +21,7 @@ from dialer.compliance import (
     NoOpenWindowError,
     SkipCode,
     abandon_budget,
+    abandon_windows,
     check_dialable,
     default_windows,
     effective_abandon_target,
@@ -848,6 +849,18 @@ def test_ring_time(regime: str) -> None:
 @pytest.mark.parametrize(("configured", "effective"), [(0.05, 0.03), (0.03, 0.03), (0.02, 0.02), (-1.0, 0.0)])
 def test_abandon_target_capped(configured: float, effective: float) -> None:
     assert effective_abandon_target("US", configured) == effective
+
+
+@pytest.mark.parametrize(
+    ("regime", "windows"),
+    [
+        ("US", (timedelta(days=30),)),
+        ("CN", (timedelta(days=30),)),
+        ("UK", (timedelta(days=30), timedelta(hours=24))),
+    ],
+)
+def test_abandon_windows(regime: str, windows: tuple[timedelta, ...]) -> None:
+    assert abandon_windows(regime) == windows
 
 
 def test_ring_time_unknown_regime() -> None:
