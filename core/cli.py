@@ -99,16 +99,6 @@ def _celery(settings: Settings) -> Any:
     return build_tasks(settings, session_factory=factory, clock=SystemClock())[0]
 
 
-DEMO_USERS = (
-    ("admin", Role.ADMIN, "管理员"),
-    ("supervisor", Role.SUPERVISOR, "主管"),
-    ("qa", Role.QA, "质检"),
-    ("agent1", Role.AGENT, "坐席一"),
-    ("agent2", Role.AGENT, "坐席二"),
-)
-DEMO_PASSWORD = "demo-password"
-
-
 @app.command()
 def dialer(log_level: str = "info") -> None:
     """Run the dialer engine (one AMI connection, pacing, ledger) against the configured PBX."""
@@ -168,40 +158,17 @@ def sandbox(
 
 @app.command()
 def demo(port: int = 8000, log_level: str = "info") -> None:
-    """Run the whole product on embedded defaults (SQLite, in-process tasks) with demo users."""
-    import uvicorn
-    from sqlalchemy import select
+    """Run the whole product on embedded defaults: web app, sandbox PBX, dialer, screening IVR."""
+    import asyncio
 
-    from api.app import create_app
-    from core import migrate as migrations
-    from core.db import make_engine, make_session_factory, unit_of_work
-    from core.models import User
-    from core.users import create_user as create
+    from core.demo import run
 
     _setup_logging(log_level)
     settings = get_settings()
     if settings.environment == "production":
         typer.echo("refusing to seed demo users in production", err=True)
         raise typer.Exit(2)
-    migrations.upgrade(settings.database_url)
-    factory = make_session_factory(make_engine(settings.database_url))
-    with unit_of_work(factory) as session:
-        for index, (username, role, name) in enumerate(DEMO_USERS):
-            if session.scalar(select(User).where(User.username == username)) is None:
-                create(
-                    session,
-                    CLI_ACTOR,
-                    username=username,
-                    password=DEMO_PASSWORD,
-                    role=role,
-                    display_name=name,
-                    extension=str(1000 + index),
-                )
-    typer.echo(f"demo users {', '.join(u for u, _, _ in DEMO_USERS)} / password {DEMO_PASSWORD!r}")
-    typer.echo(f"API docs: http://127.0.0.1:{port}/api/v1/docs")
-    uvicorn.run(
-        create_app(settings, session_factory=factory), host=settings.api_host, port=port, log_level=log_level
-    )
+    asyncio.run(run(settings, port=port, log_level=log_level))
 
 
 def _require_broker(settings: Settings) -> None:
