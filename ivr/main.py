@@ -57,7 +57,7 @@ class DecisionWriter:
 
     def __init__(self, session_factory: sessionmaker[Session], *, max_batch: int = 500) -> None:
         self._factory = session_factory
-        self._queue: asyncio.Queue[ScreeningRecord] = asyncio.Queue(maxsize=100_000)
+        self._queue: asyncio.Queue[ScreeningRecord | None] = asyncio.Queue(maxsize=100_000)
         self._max_batch = max_batch
         self.dropped = 0
         self.written = 0
@@ -69,21 +69,35 @@ class DecisionWriter:
             self.dropped += 1  # the decision was made and acted on; only its log row is lost
 
     async def run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
+        """Write batches until `close()`; everything queued before it is written."""
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            batch = [] if first is None else [first]
+            stopping = first is None
             while not self._queue.empty() and len(batch) < self._max_batch:
-                batch.append(self._queue.get_nowait())
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if not batch:
+                continue
             try:
                 await asyncio.to_thread(self._write, batch)
                 self.written += len(batch)
             except Exception:
                 log.exception("could not store %d screening decisions", len(batch))
 
-    async def flush(self) -> None:
-        while not self._queue.empty():
-            batch = [self._queue.get_nowait() for _ in range(min(self._max_batch, self._queue.qsize()))]
-            await asyncio.to_thread(self._write, batch)
-            self.written += len(batch)
+    async def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until everything recorded so far is written."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self._queue.empty() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # let a batch taken off the queue reach its thread
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
 
     def _write(self, batch: Sequence[ScreeningRecord]) -> None:
         with unit_of_work(self._factory) as session:
@@ -160,15 +174,15 @@ async def running_agi(
                 log.exception("screening rules reload failed; keeping the previous rules")
 
     await server.start()
-    tasks = [asyncio.create_task(writer.run()), asyncio.create_task(reload())]
+    writing = asyncio.create_task(writer.run())
+    reloading = asyncio.create_task(reload())
     try:
         yield server, handler, writer
     finally:
         await server.stop()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await writer.flush()
+        reloading.cancel()
+        writer.close()  # drain, never cancel a batch mid-write
+        await asyncio.gather(writing, reloading, return_exceptions=True)
         if redis_client is not None:
             await redis_client.aclose()
 
