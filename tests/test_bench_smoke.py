@@ -12,6 +12,7 @@ import pytest
         ("bench.originate", "calls/s"),
         ("bench.pacing", "predictive (ours)"),
         ("bench.screening", "decisions/s"),
+        ("bench.screening_agi", "stored decisions 400/400, errors 0"),
     ],
 )
 def test_benchmark_smoke(module: str, must_print: str, capsys: pytest.CaptureFixture[str]) -> None:
