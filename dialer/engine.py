@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock
@@ -67,36 +67,40 @@ class EngineStats:
 
 
 class CampaignLocks:
-    """Campaign ownership: PostgreSQL advisory locks held on one connection for the engine's life."""
+    """Campaign ownership: PostgreSQL advisory locks held on one dedicated connection for the engine's life.
+
+    Session-level advisory locks belong to a database connection, so they must not live on an ORM
+    session: after a commit its connection goes back to the pool, the lock stays on it, and a later
+    unlock runs on another connection (found by the kill -9 test, where a second engine never got the
+    campaign back).
+    """
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
-        self._factory = session_factory
-        self._session: Session | None = None
+        self._engine: Engine = session_factory.kw["bind"]
+        self._conn: Connection | None = None
         self._held: set[int] = set()
 
     def acquire(self, campaign_id: int) -> bool:
         if campaign_id in self._held:
             return True
-        if self._session is None:
-            self._session = self._factory()
-        if self._session.get_bind().dialect.name != "postgresql":
+        if self._engine.dialect.name != "postgresql":
             self._held.add(campaign_id)  # embedded SQLite: a single engine process by construction
             return True
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         # Namespace 7401 keeps our keys apart from other users of advisory locks in the database.
-        got = bool(self._session.scalar(text("SELECT pg_try_advisory_lock(7401, :id)"), {"id": campaign_id}))
-        self._session.commit()  # end the transaction; session-level advisory locks outlive it
+        got = bool(self._conn.scalar(text("SELECT pg_try_advisory_lock(7401, :id)"), {"id": campaign_id}))
         if got:
             self._held.add(campaign_id)
         return got
 
     def release_all(self) -> None:
-        if self._session is not None:
+        if self._conn is not None:
             with contextlib.suppress(Exception):
-                if self._session.get_bind().dialect.name == "postgresql":
-                    self._session.execute(text("SELECT pg_advisory_unlock_all()"))
-                    self._session.commit()
-            self._session.close()
-        self._session = None
+                self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            # Closing returns the connection to the pool; the unlock above already ran on it.
+            self._conn.close()
+        self._conn = None
         self._held.clear()
 
 

@@ -41,19 +41,21 @@ def _env(port: int) -> dict[str, str]:
     return env
 
 
-async def _start_dialer(port: int) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "core.cli",
-        "dialer",
-        "--log-level",
-        "warning",
-        cwd=ROOT,
-        env=_env(port),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def _start_dialer(port: int, log: Path) -> asyncio.subprocess.Process:
+    # Logs go to a file: a pipe nobody drains would stall the child once it fills.
+    with log.open("ab") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "core.cli",
+            "dialer",
+            "--log-level",
+            "info",
+            cwd=ROOT,
+            env=_env(port),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=sink,
+        )
 
 
 def _counts(factory: sessionmaker[Session]) -> tuple[int, int]:
@@ -64,8 +66,9 @@ def _counts(factory: sessionmaker[Session]) -> tuple[int, int]:
 
 
 async def test_kill_9_mid_campaign_then_restart(
-    session_factory: sessionmaker[Session], make_user, clock
+    session_factory: sessionmaker[Session], make_user, clock, tmp_path: Path
 ) -> None:
+    log = tmp_path / "dialer.log"
     with unit_of_work(session_factory) as session:
         campaign = Campaign(
             name="kill-test",
@@ -99,7 +102,7 @@ async def test_kill_9_mid_campaign_then_restart(
     assert model.plan("13800130000").far_end is FarEnd.NO_ANSWER
     pbx = SandboxPbx(model=model, time_scale=0.02)  # 20 s of ringing = 0.4 s
     await pbx.start()
-    proc = await _start_dialer(pbx.port)
+    proc = await _start_dialer(pbx.port, log)
     try:
         for _ in range(300):  # wait until a third of the leads have been dialled
             total, open_ = _counts(session_factory)
@@ -107,13 +110,13 @@ async def test_kill_9_mid_campaign_then_restart(
                 break
             await asyncio.sleep(0.05)
         else:
-            raise AssertionError(f"dialer made no progress: {(await proc.stderr.read()).decode()[-2000:]}")
+            raise AssertionError(f"dialer made no progress: {log.read_text()[-3000:]}")
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
         killed_total, killed_open = _counts(session_factory)
         assert killed_open > 0, "the kill should leave calls in flight"
         await asyncio.sleep(0.3)  # some of those calls end while no engine listens
-        proc = await _start_dialer(pbx.port)
+        proc = await _start_dialer(pbx.port, log)
         for _ in range(600):
             with unit_of_work(session_factory) as session:
                 fresh = session.scalar(select(func.count()).select_from(Lead).where(Lead.attempts == 0)) or 0
@@ -126,7 +129,7 @@ async def test_kill_9_mid_campaign_then_restart(
                 break
             await asyncio.sleep(0.05)
         else:
-            raise AssertionError(f"not settled: fresh={fresh} dialing={dialing} open={open_}")
+            raise AssertionError(f"not settled: {fresh=} {dialing=} {open_=}: {log.read_text()[-3000:]}")
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
