@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agents import routes as agent_routes
 from api import errors
+from api.pages import qa as qa_pages
 from api.pages import routes as page_routes
 from api.routes import audit as audit_routes
 from api.routes import auth as auth_routes
@@ -127,6 +128,7 @@ def create_app(
         api.include_router(router)
     app.include_router(api)
     app.include_router(page_routes.router)
+    app.include_router(qa_pages.router)
     app.mount("/static", StaticFiles(directory=str(page_routes.STATIC_DIR)), name="static")
     return app
 

@@ -41,7 +41,9 @@ def register(
 ) -> DialerTasks:
     """Define the dialer tasks on `celery` and return typed enqueue functions."""
 
-    @celery.task(name=IMPORT_TASK, acks_late=True, max_retries=3)
+    # shared=False: a shared task is copied into every Celery app created later in the process,
+    # with this closure's session factory (and a DuplicateTaskNameWarning when that app registers its own).
+    @celery.task(name=IMPORT_TASK, acks_late=True, max_retries=3, shared=False)
     def import_leads(job_id: int) -> None:
         run_import(session_factory, clock, job_id, region=region)
 

@@ -65,7 +65,7 @@ def register(
     spool_dir = spool_dir_of(settings)
 
     # No retries: each run is idempotent and beat starts the next one in 30 s (or tomorrow).
-    @celery.task(name=INGEST_TASK, acks_late=True, ignore_result=False)
+    @celery.task(name=INGEST_TASK, acks_late=True, ignore_result=False, shared=False)
     def ingest() -> dict[str, int]:
         with unit_of_work(session_factory) as session:
             report = ingest_pending(
@@ -78,7 +78,7 @@ def register(
             )
         return report.counts()
 
-    @celery.task(name=PURGE_TASK, acks_late=True, ignore_result=False)
+    @celery.task(name=PURGE_TASK, acks_late=True, ignore_result=False, shared=False)
     def purge() -> dict[str, int]:
         with unit_of_work(session_factory) as session:
             report = purge_expired(session, storage=storage, now=time_source.now(), limit=purge_limit)
