@@ -236,3 +236,146 @@ def _add_global_dnc(session: Session, e164: str, *, user_id: int, actor: audit.A
 def open_attempt_for(session: Session, user_id: int) -> Attempt | None:
     row = session.get(AgentSession, user_id)
     return session.get(Attempt, row.attempt_id) if row and row.attempt_id else None
+
+
+# --- preview mode and callbacks (agent workspace API) -------------------------------------------------
+# Imports are local because these functions were appended to the module; hoist them when convenient.
+
+PREVIEW_ROUNDS = 5  # leads skipped for compliance per request before giving up for now
+# Attempt.state is VARCHAR(16): "preview_requested" (17) does not fit, so the ledger says this.
+PREVIEW_REQUESTED = "preview_request"
+
+
+def reserve_preview_lead(session: Session, *, user_id: int, now: datetime) -> Lead | None:
+    """Preview mode: lock the next dialable lead of the agent's campaign for this agent alone.
+
+    The hopper's `FOR UPDATE SKIP LOCKED` keeps two agents from getting the same lead; leads that fail
+    the compliance check are parked exactly as the engine parks them. None: nothing is due now.
+    """
+    from dialer.compliance.rules import LeadFacts, check_dialable
+    from dialer.compliance.windows import number_zones
+    from dialer.dnc import dnc_matcher
+    from dialer.hopper import reserve_leads
+    from dialer.ledger import _policy, _skip
+
+    row = current(session, user_id)
+    if row.state == "reserved" and row.lead_id is not None:
+        return session.get(Lead, row.lead_id)  # asking again shows the same reservation
+    if row.state not in AGENT_SET_STATES:
+        raise Conflict(f"cannot take a preview lead while {row.state}")
+    campaign = session.get(Campaign, row.campaign_id)
+    if campaign is None:
+        raise NotFound("the session's campaign no longer exists")
+    if campaign.dial_mode != "preview":
+        raise Conflict(f"campaign {campaign.name!r} dials in {campaign.dial_mode} mode, not preview")
+    policy = _policy(campaign)
+    is_dnc = dnc_matcher(session, campaign_id=campaign.id, now=now)
+    skipped: list[int] = []
+    for _ in range(PREVIEW_ROUNDS):
+        leads = reserve_leads(session, campaign_id=campaign.id, limit=1, now=now, exclude_ids=skipped)
+        if not leads:
+            return None
+        lead = leads[0]
+        contacts = session.execute(
+            select(Attempt.ended_at, Attempt.outcome).where(
+                Attempt.phone_e164 == lead.phone_e164,
+                Attempt.ended_at >= now - timedelta(days=7),
+                Attempt.outcome.in_(("answered", "abandoned")),
+            )
+        ).all()
+        facts = LeadFacts(
+            phone_e164=lead.phone_e164,
+            timezones=number_zones(lead.phone_e164, lead.timezone),
+            status="callback" if lead.next_call_at is not None and lead.owner_user_id else "new",
+            attempts=lead.attempts,
+            last_attempt_at=lead.last_attempt_at,
+            last_outcome=lead.last_outcome,
+            contacts=tuple(ended for ended, _ in contacts if ended is not None),
+            last_abandon_at=max((e for e, o in contacts if o == "abandoned" and e is not None), default=None),
+        )
+        verdict = check_dialable(
+            facts,
+            policy,
+            now,
+            dnc_hit=is_dnc(lead.phone_e164),
+            caller_id=campaign.caller_id_number,
+            agent_reserved=True,
+        )
+        if verdict.allowed:
+            row.state = "reserved"
+            row.pause_reason = ""
+            row.state_since = now
+            row.lead_id = lead.id
+            row.attempt_id = None
+            return lead
+        skipped.append(lead.id)
+        _skip(lead, verdict, now)
+    return None
+
+
+def request_preview_dial(session: Session, *, user_id: int, now: datetime) -> Attempt:
+    """Write the ledger row for the reserved preview lead, in state PREVIEW_REQUESTED.
+
+    The dialer engine originates PREVIEW_REQUESTED attempts (it owns the AMI connection); asking twice
+    returns the same attempt, so a double click never dials twice.
+    """
+    from dialer.dnc import dnc_matcher
+    from dialer.hopper import new_attempt_id, open_attempt
+
+    row = current(session, user_id)
+    if row.state != "reserved" or row.lead_id is None:
+        raise Conflict("reserve a preview lead first")
+    if row.attempt_id is not None:
+        existing = session.get(Attempt, row.attempt_id)
+        if existing is not None:
+            return existing
+    lead = session.get(Lead, row.lead_id)
+    campaign = session.get(Campaign, row.campaign_id)
+    if lead is None or campaign is None:
+        raise NotFound("the reserved lead no longer exists")
+    if dnc_matcher(session, campaign_id=campaign.id, now=now)(lead.phone_e164):
+        raise Conflict("the number is on a do-not-call list: skip this lead", error_id="dnc")
+    attempt_id = new_attempt_id()
+    attempt = open_attempt(
+        session, lead, dialer_node=campaign.dialer_node, now=now, action_id=attempt_id, attempt_id=attempt_id
+    )
+    attempt.state = PREVIEW_REQUESTED
+    attempt.agent_user_id = user_id
+    session.flush()
+    row.attempt_id = attempt.id
+    return attempt
+
+
+def skip_preview_lead(session: Session, *, user_id: int, now: datetime, delay: timedelta) -> Lead:
+    """Give the reserved preview lead back (due again after `delay`); the agent becomes ready."""
+    row = current(session, user_id)
+    if row.state != "reserved" or row.lead_id is None:
+        raise Conflict("no preview lead reserved")
+    if row.attempt_id is not None:
+        raise Conflict("the lead is already being dialled")
+    lead = session.get(Lead, row.lead_id)
+    if lead is None:
+        raise NotFound("the reserved lead no longer exists")
+    if lead.status == "dialing":
+        # reserve_leads overwrote the status; an open callback is the only state worth restoring.
+        open_callback = session.scalar(
+            select(Callback.id).where(Callback.lead_id == lead.id, Callback.done_at.is_(None)).limit(1)
+        )
+        lead.status = "callback" if open_callback is not None else "new"
+    if delay > timedelta(0):
+        lead.next_call_at = max(lead.next_call_at or now, now + delay)
+    row.state = "ready"
+    row.pause_reason = ""
+    row.state_since = now
+    row.lead_id = None
+    return lead
+
+
+def close_open_callbacks(session: Session, *, lead_id: int, now: datetime) -> int:
+    """Mark the lead's pending callbacks done (a new disposition has dealt with them)."""
+    rows = list(
+        session.scalars(select(Callback).where(Callback.lead_id == lead_id, Callback.done_at.is_(None)))
+    )
+    for callback in rows:
+        callback.done_at = now
+    return len(rows)
