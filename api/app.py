@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agents import routes as agent_routes
 from api import errors
+from api.limits import BodyLimit
 from api.pages import qa as qa_pages
 from api.pages import routes as page_routes
 from api.routes import audit as audit_routes
@@ -72,6 +73,7 @@ def create_app(
         tasks or build_tasks(settings, session_factory=session_factory, clock=app.state.clock)[1]
     )
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.middleware("http")
     async def request_context(

@@ -135,7 +135,7 @@ class Pagination:
 
 
 def get_pagination(
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0
 ) -> Pagination:
     return Pagination(limit=limit, offset=offset)
 

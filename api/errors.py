@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import (
@@ -73,6 +74,18 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             _body(exc.error_id, exc.message, exc.details), status_code=status, headers=headers
         )
+
+    @app.exception_handler(StatementError)
+    async def database_rejected_value(request: Request, exc: StatementError) -> JSONResponse:
+        # Safety net for values the schema let through but the database cannot store or compare: an id
+        # beyond INTEGER, a NUL byte in text (hardening fuzz). A 422 with our shape, never a 500.
+        if isinstance(exc, DataError) or isinstance(exc.orig, ValueError | DataError):
+            log.info("database rejected a request value: %s", type(exc.orig).__name__)
+            return JSONResponse(
+                _body("invalid_value", "a value in the request is out of range or not storable"),
+                status_code=422,
+            )
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

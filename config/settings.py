@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me-0123456789"
@@ -23,9 +23,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CC_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
-    database_url: str = "sqlite:///./var/callcenter.db"
-    redis_url: str | None = None  # None: in-memory counters and eager tasks (embedded default)
-    celery_broker_url: str | None = None
+    # URLs may embed passwords: kept out of repr() so a logged settings object never shows them.
+    database_url: str = Field(default="sqlite:///./var/callcenter.db", repr=False)
+    redis_url: str | None = Field(default=None, repr=False)  # None: in-memory counters, eager tasks
+    celery_broker_url: str | None = Field(default=None, repr=False)
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     token_ttl_s: int = 12 * 3600
     default_region: str = "CN"

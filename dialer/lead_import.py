@@ -213,6 +213,10 @@ def _draft_from_row(
         if not column:
             continue
         value = raw.strip()
+        if "\x00" in value:
+            # PostgreSQL text cannot hold NUL: reject the row here, by line, instead of losing the batch.
+            name = column.removeprefix("custom:")
+            return RowError(line, "nul_character", f"{name} contains a NUL character", name)
         if len(value) > MAX_FIELD_CHARS:
             name = column.removeprefix("custom:")
             return RowError(

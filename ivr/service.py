@@ -96,8 +96,19 @@ def import_rules_csv(session: Session, actor: audit.Actor, data: bytes) -> tuple
     if not reader.fieldnames or "value" not in reader.fieldnames or "kind" not in reader.fieldnames:
         raise ValidationFailed("the CSV header needs at least 'kind' and 'value'", details={"field": "file"})
     imported, errors = 0, []
-    for record in reader:
+    records = iter(reader)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over the CSV field-size limit: report the line, go on
+            errors.append({"line": reader.line_num, "message": f"unreadable CSV line: {exc}"})
+            continue
         line = reader.line_num
+        if any("\x00" in (v or "") for v in record.values() if isinstance(v, str)):
+            errors.append({"line": line, "message": "the line contains a NUL character"})
+            continue
         fields = {k: (v or "").strip() for k, v in record.items() if k in RULE_CSV_FIELDS and v and v.strip()}
         try:
             rule = NumberRuleIn.model_validate(fields)

@@ -185,28 +185,33 @@ def _to_int(value: str, reasons: list[str], key: str) -> int:
         return 0
 
 
-def _authentic_indexes(positions: list[int | None]) -> set[int]:
-    """Indexes of the longest run of key lines in Asterisk's order, preferring later duplicates.
+_CALLER_POS = _KEY_POS["agi_callerid"]
 
-    Text injected through a value sits between two authentic lines: an injected key that belongs
-    *earlier* breaks the order, one that belongs *later* precedes its authentic twin. Choosing the
-    longest increasing subsequence (ties to the later line) keeps the authentic line in both cases.
+
+def _authentic_indexes(entries: list[tuple[str | None, str]], positions: list[int | None]) -> set[int]:
+    """Indexes of the authentic key lines.
+
+    Caller-controlled text (caller ID and name) can only add lines right after its own value, so:
+    a key Asterisk writes *before* the caller ID is authentic in its first copy, a key written after it
+    in its last copy (the injected copies precede the real one); `agi_arg_N` lines are authentic only
+    after the authentic `agi_threadid`, the last fixed key. This is the AMI header rule of
+    dialer/ami/events.py, and unlike "longest run in order" an injected complete tail cannot outvote it
+    (tests/hardening/test_parser_fuzz.py).
     """
-    known = [(i, p) for i, p in enumerate(positions) if p is not None]
-    length = [1] * len(known)
-    prev = [-1] * len(known)
-    for a, (_, pos_a) in enumerate(known):
-        for b in range(a):
-            if known[b][1] < pos_a and length[b] + 1 >= length[a]:
-                length[a], prev[a] = length[b] + 1, b
-    if not known:
-        return set()
-    best = max(length)
-    cur = max(i for i, n in enumerate(length) if n == best)
-    chosen: set[int] = set()
-    while cur >= 0:
-        chosen.add(known[cur][0])
-        cur = prev[cur]
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, (key, _) in enumerate(entries):
+        if key is not None and positions[i] is not None and not key.startswith("agi_arg_"):
+            first.setdefault(key, i)
+            last[key] = i
+    chosen = {idx for key, idx in first.items() if _KEY_POS.get(key, _CALLER_POS) < _CALLER_POS}
+    chosen |= {idx for key, idx in last.items() if _KEY_POS.get(key, _CALLER_POS) >= _CALLER_POS}
+    tail_start = last.get("agi_threadid", -1)
+    seen_args: set[str] = set()
+    for i, (key, _) in enumerate(entries):
+        if i > tail_start and key is not None and key.startswith("agi_arg_") and key not in seen_args:
+            seen_args.add(key)
+            chosen.add(i)
     return chosen
 
 
@@ -227,7 +232,7 @@ def env_from_lines(lines: Iterable[str]) -> AgiEnv:
     for entry_key, _ in entries:
         arg = _ARG_KEY.fullmatch(entry_key or "")
         positions.append(len(ENV_KEY_ORDER) + int(arg.group(1)) if arg else _KEY_POS.get(entry_key or ""))
-    authentic = _authentic_indexes(positions)
+    authentic = _authentic_indexes(entries, positions)
     raw: dict[str, str] = {}
     last_key: str | None = None
     for i, (entry_key, value) in enumerate(entries):
@@ -295,9 +300,13 @@ def parse_env(block: bytes | str) -> AgiEnv:
     framer = LineFramer(max_line_bytes=max(MAX_LINE_BYTES, len(data) + 1))
     framer.feed(data if data.endswith(b"\n") else data + b"\n")
     lines: list[str] = []
-    while (line := framer.next_line()) is not None and line:
+    while (line := framer.next_line()) is not None and (line or not _has_threadid(lines)):
         lines.append(line.decode("utf-8", "replace"))
     return env_from_lines(lines)
+
+
+def _has_threadid(lines: list[str]) -> bool:
+    return any(line.startswith("agi_threadid: ") for line in lines)
 
 
 # ---------------------------------------------------------------- replies
@@ -391,7 +400,9 @@ class AgiStreamParser:
         while (line := self._framer.next_line()) is not None:
             text = line.decode("utf-8", "replace")
             if self._env_lines is not None:
-                if text:
+                if text or not _has_threadid(self._env_lines):
+                    # An empty line before `agi_threadid` cannot be Asterisk's terminator (it always
+                    # sends that key): it came inside a caller-controlled value (LF LF in the caller ID).
                     self._env_lines.append(text)
                     if len(self._env_lines) > self._max_env_lines:
                         raise AgiProtocolError(f"env longer than {self._max_env_lines} lines")

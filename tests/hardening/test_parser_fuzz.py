@@ -375,12 +375,6 @@ def test_agi_any_caller_id_never_forges_fields_before_it_and_is_flagged_otherwis
         assert env.suspicious, env
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ivr/agi/protocol.py _authentic_indexes: a caller ID with bare LFs that injects the env tail "
-    "in Asterisk's order plus a few agi_arg_N lines forms a longer increasing run than the authentic "
-    "tail, so the injected agi_extension wins (the env is flagged suspicious, nothing more)",
-)
 def test_agi_bare_lf_injection_of_a_longer_in_order_tail_does_not_win() -> None:
     tail = [f"{k}: {'666' if k == 'agi_extension' else 'x'}" for k in ENV_KEY_ORDER[9:]]
     tail += [f"agi_arg_{n}: 666" for n in range(1, 6)]
@@ -389,12 +383,6 @@ def test_agi_bare_lf_injection_of_a_longer_in_order_tail_does_not_win() -> None:
     assert env.args == ("2000",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ivr/agi/protocol.py LineFramer/AgiStreamParser: a caller ID holding LF LF ends the env "
-    "early; agi_extension (and everything after the caller ID) is lost and the rest of the env is read "
-    "as replies",
-)
 def test_agi_empty_line_in_caller_id_does_not_end_the_env() -> None:
     env = stream_env(env_block("5550100\n\nagi_extension: 666"), [])
     assert env.extension == "2000"
@@ -536,12 +524,6 @@ def test_formula_cells_survive_import_literally_and_export_neutralised(cell: str
     assert not spreadsheet_safe(draft.company).startswith(FORMULA_PREFIXES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG dialer/lead_import.py _draft_from_row: a NUL inside a cell is kept in the draft; "
-    "PostgreSQL text cannot store NUL, so dialer/service.py run_import_batch fails on flush and the "
-    "whole batch (good rows too) is lost instead of the row being reported",
-)
 def test_nul_in_a_cell_is_reported_or_removed_not_passed_on() -> None:
     result = plan_csv(b"phone,name\n13812345678,a\x00b\n13812345679,ok\n")
     assert not any("\x00" in d.name for d in result.drafts)

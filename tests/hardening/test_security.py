@@ -109,11 +109,6 @@ def test_agi_secret_is_masked_in_settings_repr() -> None:
     assert "agi-shared-s3cret" not in repr(settings) and "agi-shared-s3cret" not in str(settings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG config/settings.py: database_url (and redis_url/celery_broker_url) are plain str, so a "
-    "password in the URL shows in repr(settings), tracebacks with locals and any settings log line",
-)
 def test_database_password_is_masked_in_settings_repr() -> None:
     settings = Settings(database_url="postgresql+psycopg://cc:db-pa55word@db:5432/cc")
     assert "db-pa55word" not in repr(settings)

@@ -87,12 +87,6 @@ def test_malformed_content_length_is_refused(
     assert set(response.json()) == ERROR_KEYS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG api/app.py request_context: the 20 MB cap only reads the Content-Length header; a chunked "
-    "body without one is read in full (spooled by the multipart parser) and the import endpoint answers "
-    "422 from dialer/service.py instead of 413 (other endpoints accept it outright)",
-)
 def test_streamed_oversized_body_is_refused_with_413(
     app_client: TestClient, admin: dict[str, str], import_url: str
 ) -> None:
@@ -102,11 +96,6 @@ def test_streamed_oversized_body_is_refused_with_413(
     assert_error(response, 413, "payload_too_large")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG api/app.py request_context: a chunked JSON body over the cap is accepted on any endpoint "
-    "(here /auth/login answers 422 after parsing 21 MB) because only Content-Length is checked",
-)
 def test_streamed_oversized_json_is_refused_with_413(app_client: TestClient) -> None:
     body = b'{"username": "a", "password": "' + b"x" * (MAX_BODY_BYTES + 1) + b'"}'
     response = app_client.post(
@@ -151,12 +140,6 @@ def test_a_huge_row_of_many_cells_is_reported(
     assert [(e["line"], e["code"]) for e in job["errors"]] == [(3, "too_many_cells")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ivr/service.py import_rules_csv: csv.Error ('field larger than field limit', the 64 KiB "
-    "limit set in dialer/lead_import.py) is not caught while iterating the DictReader, so one oversized "
-    "field makes POST /screening/rules/import answer 500",
-)
 def test_rule_import_with_an_oversized_field_is_not_a_500(
     app_client: TestClient, admin: dict[str, str]
 ) -> None:
@@ -167,12 +150,6 @@ def test_rule_import_with_an_oversized_field_is_not_a_500(
     assert response.status_code < 500, response.text[:300]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG dialer/lead_import.py keeps NUL bytes in cells; dialer/service.py run_import_batch then "
-    "fails on flush (PostgreSQL text cannot hold NUL): the upload answers 500 and no row of the file "
-    "is imported",
-)
 def test_nul_in_a_lead_cell_is_reported_and_good_rows_are_imported(
     app_client: TestClient, admin: dict[str, str], import_url: str
 ) -> None:
