@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,6 +63,7 @@ class EngineStats:
     finished: int = 0
     refused: int = 0
     reconciled_lost: int = 0
+    ledger_retries: int = 0
     ticks: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -86,20 +88,40 @@ class CampaignLocks:
         if self._engine.dialect.name != "postgresql":
             self._held.add(campaign_id)  # embedded SQLite: a single engine process by construction
             return True
-        if self._conn is None:
-            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        # Namespace 7401 keeps our keys apart from other users of advisory locks in the database.
-        got = bool(self._conn.scalar(text("SELECT pg_try_advisory_lock(7401, :id)"), {"id": campaign_id}))
+        try:
+            if self._conn is None:
+                self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            # Namespace 7401 keeps our keys apart from other users of advisory locks in the database.
+            got = bool(self._conn.scalar(text("SELECT pg_try_advisory_lock(7401, :id)"), {"id": campaign_id}))
+        except Exception:
+            # The lock connection died (database restart): every lock on it is gone with it. Start
+            # over on a new connection next tick; until then this engine owns nothing.
+            self._drop_connection()
+            return False
         if got:
             self._held.add(campaign_id)
         return got
+
+    def verify(self) -> None:
+        """Once per tick: a dead lock connection means every lock on it is gone (database restart)."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("campaign lock connection lost; re-acquiring ownership")
+            self._drop_connection()
 
     def release_all(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
-            # Closing returns the connection to the pool; the unlock above already ran on it.
-            self._conn.close()
+        self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()  # back to the pool; the unlock above already ran on it
         self._conn = None
         self._held.clear()
 
@@ -127,7 +149,10 @@ class DialerEngine:
         self.tracker = AttemptTracker()
         self.stats = EngineStats()
         self._live: dict[str, _Live] = {}
-        self._members: dict[tuple[str, str], bool] = {}  # (queue, interface) -> paused, as sent to the PBX
+        self._members: dict[tuple[str, str], bool] = {}
+        self._unsaved: deque[tuple[AttemptUpdate, datetime]] = (
+            deque()
+        )  # (queue, interface) -> paused, as sent to the PBX
         self._locks = CampaignLocks(session_factory)
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -214,28 +239,45 @@ class DialerEngine:
             self._apply(updates)
 
     def _apply(self, updates: list[AttemptUpdate]) -> None:
+        """Write updates in event order; if the database is unreachable, keep them and retry each tick.
+
+        An update is never dropped: losing an AttemptFinished would leave its ledger row open until
+        the next restart (found by the PostgreSQL-restart fault test). Later updates queue behind an
+        unsaved one so each attempt's updates land in order.
+        """
         now = self._clock.now()
-        for update in updates:
+        self._unsaved.extend((update, now) for update in updates)
+        while self._unsaved:
+            update, at = self._unsaved[0]
             try:
                 with unit_of_work(self._factory) as session:
-                    self._apply_one(session, update, now)
-            except Exception:
-                log.exception("ledger write failed for %s", update)
+                    self._write_one(session, update, at)
+            except Exception as exc:
+                if len(self._unsaved) == 1 or self.stats.ledger_retries % 50 == 0:
+                    log.warning("ledger write failed (%d queued, will retry): %r", len(self._unsaved), exc)
+                self.stats.ledger_retries += 1
+                return
+            self._unsaved.popleft()
+            self._after_write(update)
 
-    def _apply_one(self, session: Session, update: AttemptUpdate, now: datetime) -> None:
-        live = self._live.get(update.attempt_id)
+    def _write_one(self, session: Session, update: AttemptUpdate, now: datetime) -> None:
         if isinstance(update, AttemptAnswered):
             ledger.mark_answered(session, update.attempt_id, now=now)
-            if live:
-                live.answered = True
         elif isinstance(update, AttemptConnected):
             ledger.mark_connected(session, update.attempt_id, interface=update.interface, now=now)
-            if live:
-                live.connected = True
         elif isinstance(update, AttemptAgentDone):
             ledger.mark_agent_done(session, update.attempt_id, now=now, wrap_s=self.wrap_s)
         elif isinstance(update, AttemptFinished):
             ledger.record_finished(session, update, now=now)
+
+    def _after_write(self, update: AttemptUpdate) -> None:
+        """In-memory bookkeeping, only once the ledger has the update."""
+        live = self._live.get(update.attempt_id)
+        if isinstance(update, AttemptAnswered) and live:
+            live.answered = True
+        elif isinstance(update, AttemptConnected) and live:
+            live.connected = True
+        elif isinstance(update, AttemptFinished):
             self._live.pop(update.attempt_id, None)
             self.stats.finished += 1
             self.stats.outcomes[update.outcome.value] = self.stats.outcomes.get(update.outcome.value, 0) + 1
@@ -254,6 +296,9 @@ class DialerEngine:
             return
         now = self._clock.now()
         self._apply(self.tracker.sweep(now=time.monotonic(), max_age_s=self.sweep_after_s))
+        if self._unsaved:
+            return  # the database is not taking writes: no new dials until the ledger is current
+        self._locks.verify()
         with unit_of_work(self._factory) as session:
             campaigns = [
                 c for c in ledger.active_campaigns(session, node=self.node) if self._locks.acquire(c.id)
