@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from agents.models import AgentSession
 from core import audit
 from core.errors import Conflict, NotFound, ValidationFailed
+from dialer import ledger
 from dialer.compliance.next_step import (
     CALLBACK_DISPOSITIONS,
     DISPOSITIONS,
@@ -23,6 +24,9 @@ from dialer.compliance.next_step import (
     next_step,
     retry_rules_from_json,
 )
+from dialer.compliance.rules import check_dialable
+from dialer.dnc import dnc_matcher
+from dialer.hopper import PREVIEW_REQUESTED, new_attempt_id, open_attempt, reserve_leads
 from dialer.models import Attempt, Call, Callback, Campaign, Disposition, Lead
 from ivr.models import NumberRule
 
@@ -239,11 +243,7 @@ def open_attempt_for(session: Session, user_id: int) -> Attempt | None:
 
 
 # --- preview mode and callbacks (agent workspace API) -------------------------------------------------
-# Imports are local because these functions were appended to the module; hoist them when convenient.
-
 PREVIEW_ROUNDS = 5  # leads skipped for compliance per request before giving up for now
-# Attempt.state is VARCHAR(16): "preview_requested" (17) does not fit, so the ledger says this.
-PREVIEW_REQUESTED = "preview_request"
 
 
 def reserve_preview_lead(session: Session, *, user_id: int, now: datetime) -> Lead | None:
@@ -252,11 +252,6 @@ def reserve_preview_lead(session: Session, *, user_id: int, now: datetime) -> Le
     The hopper's `FOR UPDATE SKIP LOCKED` keeps two agents from getting the same lead; leads that fail
     the compliance check are parked exactly as the engine parks them. None: nothing is due now.
     """
-    from dialer.compliance.rules import LeadFacts, check_dialable
-    from dialer.compliance.windows import number_zones
-    from dialer.dnc import dnc_matcher
-    from dialer.hopper import reserve_leads
-    from dialer.ledger import _policy, _skip
 
     row = current(session, user_id)
     if row.state == "reserved" and row.lead_id is not None:
@@ -268,7 +263,7 @@ def reserve_preview_lead(session: Session, *, user_id: int, now: datetime) -> Le
         raise NotFound("the session's campaign no longer exists")
     if campaign.dial_mode != "preview":
         raise Conflict(f"campaign {campaign.name!r} dials in {campaign.dial_mode} mode, not preview")
-    policy = _policy(campaign)
+    policy = ledger.campaign_policy(campaign)
     is_dnc = dnc_matcher(session, campaign_id=campaign.id, now=now)
     skipped: list[int] = []
     for _ in range(PREVIEW_ROUNDS):
@@ -276,23 +271,8 @@ def reserve_preview_lead(session: Session, *, user_id: int, now: datetime) -> Le
         if not leads:
             return None
         lead = leads[0]
-        contacts = session.execute(
-            select(Attempt.ended_at, Attempt.outcome).where(
-                Attempt.phone_e164 == lead.phone_e164,
-                Attempt.ended_at >= now - timedelta(days=7),
-                Attempt.outcome.in_(("answered", "abandoned")),
-            )
-        ).all()
-        facts = LeadFacts(
-            phone_e164=lead.phone_e164,
-            timezones=number_zones(lead.phone_e164, lead.timezone),
-            status="callback" if lead.next_call_at is not None and lead.owner_user_id else "new",
-            attempts=lead.attempts,
-            last_attempt_at=lead.last_attempt_at,
-            last_outcome=lead.last_outcome,
-            contacts=tuple(ended for ended, _ in contacts if ended is not None),
-            last_abandon_at=max((e for e, o in contacts if o == "abandoned" and e is not None), default=None),
-        )
+        contacts, abandons = ledger.contact_history(session, [lead.phone_e164], now=now)
+        facts = ledger.lead_facts(lead, contacts, abandons)
         verdict = check_dialable(
             facts,
             policy,
@@ -309,7 +289,7 @@ def reserve_preview_lead(session: Session, *, user_id: int, now: datetime) -> Le
             row.attempt_id = None
             return lead
         skipped.append(lead.id)
-        _skip(lead, verdict, now)
+        ledger.skip_lead(lead, verdict, now)
     return None
 
 
@@ -319,8 +299,6 @@ def request_preview_dial(session: Session, *, user_id: int, now: datetime) -> At
     The dialer engine originates PREVIEW_REQUESTED attempts (it owns the AMI connection); asking twice
     returns the same attempt, so a double click never dials twice.
     """
-    from dialer.dnc import dnc_matcher
-    from dialer.hopper import new_attempt_id, open_attempt
 
     row = current(session, user_id)
     if row.state != "reserved" or row.lead_id is None:

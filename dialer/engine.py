@@ -365,6 +365,12 @@ class DialerEngine:
         )
 
     async def _pace(self, view: ledger.CampaignView, now: datetime) -> None:
+        with unit_of_work(self._factory) as session:
+            campaign = session.get(Campaign, view.id)
+            previews = ledger.claim_preview_dials(session, campaign, node=self.node) if campaign else []
+        ring_s = effective_ring_timeout(view.regime, view.ring_timeout_s)
+        for preview in previews:  # committed above: the ledger row is current before the Originate
+            await self._originate(preview.dial, view, ring_s, agent_interface=preview.agent_interface)
         decision = calls_to_place(self._pacing_input(view, now))
         if decision.calls <= 0:
             return
@@ -376,13 +382,14 @@ class DialerEngine:
                 session, campaign, count=decision.calls, now=now, node=self.node, new_id=new_attempt_id
             )
         # Committed: every dial below has its ledger row before its Originate leaves.
-        ring_s = effective_ring_timeout(view.regime, view.ring_timeout_s)
         for dial in dials:
             await self._originate(dial, view, ring_s)
         if dials:
             log.info("campaign %s: placed %d (%s)", view.id, len(dials), decision.reason)
 
-    async def _originate(self, dial: ledger.Dial, view: ledger.CampaignView, ring_s: int) -> None:
+    async def _originate(
+        self, dial: ledger.Dial, view: ledger.CampaignView, ring_s: int, *, agent_interface: str = ""
+    ) -> None:
         attempt_id = dial.attempt_id
         self.tracker.expect(
             attempt_id, attempt_id, at=time.monotonic(), channel_ids=(f"{attempt_id}-a", f"{attempt_id}-b")
@@ -403,6 +410,8 @@ class DialerEngine:
             ("Variable", f"CC_QUEUE={view.queue}"),
             ("Variable", f"DIALTIMEOUT={ring_s}"),
         ]
+        if agent_interface:  # preview: the agent who asked gets the call, not the queue
+            fields.append(("Variable", f"CC_AGENT={agent_interface}"))
         try:
             reply = await self.ami.send_action("Originate", fields, action_id=attempt_id, timeout=10)
         except AmiError as exc:

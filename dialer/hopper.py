@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session
 from dialer.models import Attempt, Lead
 
 DIALABLE_STATUSES = ("new", "retry", "callback")
+# Ledger state of a preview dial the agent asked for and the engine has not originated yet
+# (Attempt.state is VARCHAR(16)).
+PREVIEW_REQUESTED = "preview_request"
 GRADE_ORDER = case({"A": 0, "B": 1, "C": 2}, value=Lead.grade, else_=3)
 
 
@@ -84,5 +87,10 @@ def open_attempt(
 def open_attempts(session: Session, *, dialer_node: str) -> list[Attempt]:
     """Attempts this node started that have not ended (to reconcile after a restart or reconnect)."""
     return list(
-        session.scalars(select(Attempt).where(Attempt.dialer_node == dialer_node, Attempt.state != "ended"))
+        session.scalars(
+            select(Attempt).where(
+                Attempt.dialer_node == dialer_node,
+                Attempt.state.not_in(("ended", PREVIEW_REQUESTED)),  # requested, never sent: not in flight
+            )
+        )
     )

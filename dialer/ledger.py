@@ -22,7 +22,7 @@ from dialer.compliance.next_step import OUTCOMES, next_step, retry_rules_from_js
 from dialer.compliance.rules import CampaignPolicy, LeadFacts, check_dialable
 from dialer.compliance.windows import number_zones
 from dialer.dnc import dnc_matcher
-from dialer.hopper import open_attempt, reserve_leads
+from dialer.hopper import PREVIEW_REQUESTED, open_attempt, reserve_leads
 from dialer.models import Attempt, Call, Campaign, Lead
 from dialer.pacing.estimator import DialOutcome
 from recordings.models import Recording
@@ -154,7 +154,8 @@ def dial_number(e164: str, regime: str) -> str:
     return "00" + e164.lstrip("+")
 
 
-def _policy(campaign: Campaign) -> CampaignPolicy:
+def campaign_policy(campaign: Campaign) -> CampaignPolicy:
+    """The compliance policy of a campaign (shared by the engine and preview mode)."""
     # Consent: the CN profile would require recorded consent for every lead; our first users call
     # businesses from qualified B2B lists, so consent is a campaign choice and refusal is enforced
     # through the DNC rules (a do-not-call disposition blocks the number in every campaign at once).
@@ -174,7 +175,7 @@ def _zones(lead: Lead) -> tuple[str, ...]:
     return number_zones(lead.phone_e164, lead.timezone)
 
 
-def _contact_history(
+def contact_history(
     session: Session, phones: list[str], *, now: datetime
 ) -> tuple[dict[str, list[datetime]], dict[str, datetime]]:
     """Recent customer contacts (any campaign, any agent) and the last abandon, per number."""
@@ -198,13 +199,28 @@ def _contact_history(
     return contacts, abandons
 
 
+def lead_facts(lead: Lead, contacts: dict[str, list[datetime]], abandons: dict[str, datetime]) -> LeadFacts:
+    """What the compliance rules need to know about a reserved lead."""
+    return LeadFacts(
+        phone_e164=lead.phone_e164,
+        timezones=_zones(lead),
+        # reserve_leads marked it dialing; the compliance rules judge the status it had.
+        status="callback" if lead.next_call_at is not None and lead.owner_user_id else "new",
+        attempts=lead.attempts,
+        last_attempt_at=lead.last_attempt_at,
+        last_outcome=lead.last_outcome,
+        contacts=tuple(contacts.get(lead.phone_e164, ())),
+        last_abandon_at=abandons.get(lead.phone_e164),
+    )
+
+
 def reserve_dials(
     session: Session, campaign: Campaign, *, count: int, now: datetime, node: str, new_id: object
 ) -> list[Dial]:
     """Reserve up to `count` dialable leads, write their ledger rows, and log every compliance skip."""
     if count <= 0:
         return []
-    policy = _policy(campaign)
+    policy = campaign_policy(campaign)
     is_dnc = dnc_matcher(session, campaign_id=campaign.id, now=now)
     dials: list[Dial] = []
     skipped: list[int] = []
@@ -214,25 +230,15 @@ def reserve_dials(
         )
         if not leads:
             break
-        contacts, abandons = _contact_history(session, [lead.phone_e164 for lead in leads], now=now)
+        contacts, abandons = contact_history(session, [lead.phone_e164 for lead in leads], now=now)
         for lead in leads:
-            facts = LeadFacts(
-                phone_e164=lead.phone_e164,
-                timezones=_zones(lead),
-                # reserve_leads marked it dialing; the compliance rules judge the status it had.
-                status="callback" if lead.next_call_at is not None and lead.owner_user_id else "new",
-                attempts=lead.attempts,
-                last_attempt_at=lead.last_attempt_at,
-                last_outcome=lead.last_outcome,
-                contacts=tuple(contacts.get(lead.phone_e164, ())),
-                last_abandon_at=abandons.get(lead.phone_e164),
-            )
+            facts = lead_facts(lead, contacts, abandons)
             verdict = check_dialable(
                 facts, policy, now, dnc_hit=is_dnc(lead.phone_e164), caller_id=campaign.caller_id_number
             )
             if not verdict.allowed:
                 skipped.append(lead.id)
-                _skip(lead, verdict, now)
+                skip_lead(lead, verdict, now)
                 continue
             attempt_id = str(new_id())  # type: ignore[operator]
             open_attempt(
@@ -252,7 +258,8 @@ def reserve_dials(
     return dials
 
 
-def _skip(lead: Lead, verdict: object, now: datetime) -> None:
+def skip_lead(lead: Lead, verdict: object, now: datetime) -> None:
+    """Park a lead the compliance check refused, logging why (every skip is logged with its reason)."""
     reasons = getattr(verdict, "reasons", ())
     codes = [str(r.code) for r in reasons]
     log.info("lead %s skipped: %s", lead.id, "; ".join(f"{r.code}: {r.detail}" for r in reasons))
@@ -266,6 +273,33 @@ def _skip(lead: Lead, verdict: object, now: datetime) -> None:
         lead.status = "retry"
         lead.next_call_at = max(retry_at) if retry_at else now + timedelta(minutes=10)
     lead.last_outcome = "skipped:" + ",".join(codes)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewDial:
+    dial: Dial
+    agent_interface: str
+
+
+def claim_preview_dials(session: Session, campaign: Campaign, *, node: str) -> list[PreviewDial]:
+    """Preview dials agents asked for: this node takes them (state originating) to send them now."""
+    rows = session.scalars(
+        select(Attempt)
+        .where(Attempt.campaign_id == campaign.id, Attempt.state == PREVIEW_REQUESTED)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = []
+    for attempt in rows:
+        agent = session.get(AgentSession, attempt.agent_user_id) if attempt.agent_user_id else None
+        if agent is None or agent.attempt_id != attempt.id:
+            attempt.state, attempt.outcome = "ended", "cancelled"  # the agent moved on meanwhile
+            continue
+        attempt.state = "originating"
+        attempt.dialer_node = node
+        number = dial_number(attempt.phone_e164, campaign.regime)
+        dial = Dial(attempt.id, campaign.id, attempt.lead_id, number, attempt.phone_e164)
+        claimed.append(PreviewDial(dial, agent_interface(agent.extension)))
+    return claimed
 
 
 def mark_connected(session: Session, attempt_id: str, *, interface: str, now: datetime) -> int | None:
@@ -358,7 +392,7 @@ def record_finished(session: Session, done: AttemptFinished, *, now: datetime) -
     # ERROR (the Originate itself was refused) is ours or the PBX's fault, never the callee's: retry
     # it like congestion.
     code = done.outcome.value if done.outcome.value in OUTCOMES else "congestion"
-    policy = _policy(campaign)
+    policy = campaign_policy(campaign)
     step = next_step(
         code,
         now=now,

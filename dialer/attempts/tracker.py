@@ -39,6 +39,10 @@ ABANDON_VARIABLE = "CC_ABANDONED"  # set by the dialplan's safe-harbour context
 AMD_VARIABLE = "AMDSTATUS"  # app_amd result: HUMAN | MACHINE | NOTSURE | HANGUP
 RECORDING_VARIABLE = "MIXMONITOR_FILENAME"
 DIAL_RESULT_EVENT = "OutboundDialResult"
+# A preview call goes to one agent with Dial, not through the queue, so there is no AgentConnect /
+# AgentComplete: the dialplan's [connect] context sends these user events instead.
+AGENT_CONNECTED_EVENT = "CCAgentConnected"
+AGENT_COMPLETE_EVENT = "CCAgentComplete"
 _MAX_PENDING_LINKEDIDS = 20_000
 
 
@@ -168,6 +172,8 @@ class AttemptTracker:
         if isinstance(event, OriginateResponse):
             return self._on_originate_response(event, at)
         if isinstance(event, UserEvent):
+            if event.name in (AGENT_CONNECTED_EVENT, AGENT_COMPLETE_EVENT) and event.ref is not None:
+                return self._on_direct_agent(event, at)
             self._on_user_event(event)
             return []
         if isinstance(event, AgentConnect):
@@ -261,6 +267,19 @@ class AttemptTracker:
         track.dialplan_cause = int(cause) if cause.isdigit() else None
         if not track.recording:
             track.recording = event.get("RecFile")
+
+    def _on_direct_agent(self, event: UserEvent, at: float) -> list[AttemptUpdate]:
+        assert event.ref is not None
+        track = self._track_of(event.ref)
+        if track is None:
+            return []
+        interface = event.get("Interface")
+        if event.name == AGENT_CONNECTED_EVENT:
+            track.connected_at = at
+            track.agent_interface = interface
+            return [AttemptConnected(track.attempt_id, at, interface, interface)]
+        talk = event.get("TalkTime")
+        return [AttemptAgentDone(track.attempt_id, at, interface, int(talk) if talk.isdigit() else 0)]
 
     def _on_agent_connect(self, event: AgentConnect, at: float) -> list[AttemptUpdate]:
         track = self._track_of(event.ref)

@@ -59,6 +59,7 @@ class SandboxCall:
     hangup_requested: asyncio.Event = field(default_factory=asyncio.Event)
     agent_interface: str = ""
     queue: str = ""
+    direct_agent: bool = False
 
 
 def write_tone_recording(path: Path, seconds: float, *, seed: int) -> None:
@@ -268,6 +269,15 @@ class CallRunner:
         if plan.far_end is FarEnd.MACHINE:
             self.emit("VarSet", leg1.snapshot(), [("Variable", "AMDSTATUS"), ("Value", "MACHINE")])
             talk = min(talk, 8.0)
+        elif req.context == "connect" and req.variables.get("CC_AGENT"):
+            # Preview: the dialplan Dials the one agent who asked and reports it with user events.
+            self.call.agent_interface = req.variables["CC_AGENT"]
+            self.call.direct_agent = True
+            self.emit(
+                "UserEvent",
+                leg1.snapshot(),
+                [("UserEvent", "CCAgentConnected"), ("Interface", self.call.agent_interface)],
+            )
         elif req.context == "connect":
             queue = req.variables.get("CC_QUEUE", "")
             self.call.queue = queue
@@ -288,7 +298,18 @@ class CallRunner:
                 ]
                 self.emit("AgentConnect", leg1.snapshot(), member_block)
         cut = await self.sleep(talk)
-        if self.call.agent_interface:
+        if self.call.direct_agent:
+            talk_time = int(time.monotonic() - answered_at)
+            self.emit(
+                "UserEvent",
+                leg1.snapshot(),
+                [
+                    ("UserEvent", "CCAgentComplete"),
+                    ("Interface", self.call.agent_interface),
+                    ("TalkTime", str(talk_time)),
+                ],
+            )
+        elif self.call.agent_interface:
             talk_time = int(time.monotonic() - answered_at)
             self.emit(
                 "AgentComplete",

@@ -122,7 +122,10 @@ def live_server(
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread while it
+# is started, and every asyncio test after it would fail with "Cannot run the event loop while another
+# loop is running". Stopping it at the end of each e2e module gives the thread back.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     reason = _missing_browser()
     if reason is not None:
@@ -133,7 +136,7 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield browser

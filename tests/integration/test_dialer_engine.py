@@ -215,3 +215,43 @@ async def test_no_free_agent_means_safe_harbour_abandon_counted(
         lead = session.get(Lead, attempt.lead_id)
         assert lead is not None and lead.status == "new" and lead.next_call_at is not None
         assert lead.next_call_at >= NOW + timedelta(hours=12)
+
+
+async def test_preview_dial_goes_to_the_agent_who_asked(
+    session_factory: sessionmaker[Session], campaign_id: int
+) -> None:
+    clock = FixedClock(NOW)
+    with unit_of_work(session_factory) as session:
+        session.get(Campaign, campaign_id).dial_mode = "preview"  # type: ignore[union-attr]
+        for lead in session.scalars(select(Lead)):
+            lead.status = "done" if lead.phone_e164 != "+8613800138001" else "new"
+        agent_id = session.scalars(select(AgentSession.user_id).order_by(AgentSession.user_id)).first()
+    assert agent_id is not None
+    with unit_of_work(session_factory) as session:
+        lead = agents.reserve_preview_lead(session, user_id=agent_id, now=NOW)
+        assert lead is not None and lead.phone_e164 == "+8613800138001"
+        attempt_id = agents.request_preview_dial(session, user_id=agent_id, now=NOW).id
+    model = CallModel(overrides={"13800138001": FarEnd.ANSWER}, talk_mean_s=3, talk_min_s=1)
+    pbx = SandboxPbx(model=model, time_scale=0.01)
+    await pbx.start()
+    engine = _engine(session_factory, clock, pbx)
+    runner = asyncio.create_task(engine.run())
+    try:
+        for _ in range(300):
+            with unit_of_work(session_factory) as session:
+                state = session.get(AgentSession, agent_id).state  # type: ignore[union-attr]
+                attempt = session.get(Attempt, attempt_id)
+                done = attempt is not None and attempt.state == "ended"
+            if done and state == "wrap_up":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"preview call not handled: {state=} {done=}")
+    finally:
+        engine.stop()
+        await runner
+        await pbx.stop()
+    with unit_of_work(session_factory) as session:
+        attempt = session.get(Attempt, attempt_id)
+        assert attempt is not None and attempt.outcome == "answered" and attempt.agent_user_id == agent_id
+        assert pbx.originates == 1  # only the requested preview dial: progressive pacing is off
