@@ -13,6 +13,7 @@ import pytest
         ("bench.pacing", "predictive (ours)"),
         ("bench.screening", "decisions/s"),
         ("bench.screening_agi", "stored decisions 400/400, errors 0"),
+        ("bench.api_load", "twice-served leads: 0"),
     ],
 )
 def test_benchmark_smoke(module: str, must_print: str, capsys: pytest.CaptureFixture[str]) -> None:
