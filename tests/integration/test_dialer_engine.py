@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import pytest
 from sqlalchemy import func, select, update
@@ -21,11 +20,11 @@ from core.audit import Actor
 from core.clock import FixedClock
 from core.db import unit_of_work
 from core.models import Role
-from dialer.ami.client import AmiClient
 from dialer.engine import DialerEngine
 from dialer.models import Attempt, Call, Campaign, Lead
 from dialer.sandbox.callmodel import CallModel, FarEnd
 from dialer.sandbox.pbx import SandboxPbx
+from tests.integration.dialer_support import sandbox_engine
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 11:00 in Beijing, a Monday
 
@@ -123,18 +122,7 @@ async def _run_until_settled(
 
 
 def _engine(factory: sessionmaker[Session], clock: FixedClock, pbx: SandboxPbx) -> DialerEngine:
-    ami = partial(
-        AmiClient,
-        host="127.0.0.1",
-        port=pbx.port,
-        username="dialer",
-        secret="dialer-secret",
-        use_md5=True,
-        ping_interval=0,
-        reconnect_initial=0.05,
-        reconnect_max=0.2,
-    )
-    return DialerEngine(session_factory=factory, clock=clock, ami=ami, tick_s=0.05, wrap_s=1.0)
+    return sandbox_engine(factory, clock, pbx)
 
 
 async def test_campaign_runs_to_completion_and_every_lead_lands_in_its_state(

@@ -17,13 +17,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from agents import service as agents
 from core.db import unit_of_work
-from core.models import Role
-from dialer.models import Attempt, Campaign, Lead
-from dialer.sandbox.callmodel import CallModel, FarEnd
+from dialer.models import Attempt, Lead
+from dialer.sandbox.callmodel import FarEnd
 from dialer.sandbox.pbx import SandboxPbx
 from tests.conftest import TEST_DATABASE_URL, TEST_SECRET
+from tests.integration.dialer_support import ringing_model, seed_campaign
 
 LEADS = 40
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,36 +68,17 @@ async def test_kill_9_mid_campaign_then_restart(
     session_factory: sessionmaker[Session], make_user, clock, tmp_path: Path
 ) -> None:
     log = tmp_path / "dialer.log"
-    with unit_of_work(session_factory) as session:
-        campaign = Campaign(
-            name="kill-test",
-            status="active",
-            dial_mode="progressive",
-            caller_id_number="+861088886666",
-            queue_name="sales",
-            ring_timeout_s=15,
-            calling_windows={"every_day": [["00:00", "24:00"]], "breaks": []},
-        )
-        session.add(campaign)
-        session.flush()
-        for n in range(LEADS):
-            session.add(Lead(campaign_id=campaign.id, phone_e164=f"+861380013{n:04d}"))
-        cid = campaign.id
-    for n in range(4):
-        uid = make_user(f"agent{n}", Role.AGENT)
-        with unit_of_work(session_factory) as session:
-            agents.login(session, user_id=uid, campaign_id=cid, extension=f"20{n:02d}", now=clock.now())
-            agents.set_state(session, user_id=uid, state="ready", now=clock.now())
-
-    model = CallModel(
-        answer_rate=0.0,
-        busy_rate=0,
-        reject_rate=0,
-        congestion_rate=0,
-        unreachable_rate=0,
-        overrides={},
-        seed=3,
+    seed_campaign(
+        session_factory,
+        make_user,
+        clock,
+        name="kill-test",
+        phones=[f"+861380013{n:04d}" for n in range(LEADS)],
+        agents_ready=4,
+        extension_base=2000,
     )
+
+    model = ringing_model()
     assert model.plan("13800130000").far_end is FarEnd.NO_ANSWER
     pbx = SandboxPbx(model=model, time_scale=0.02)  # 20 s of ringing = 0.4 s
     await pbx.start()

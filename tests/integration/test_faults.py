@@ -12,73 +12,24 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from agents import service as agents
 from config.settings import Settings
 from core.clock import FixedClock
 from core.db import unit_of_work
-from core.models import Role
-from dialer.ami.client import AmiClient
 from dialer.engine import DialerEngine
-from dialer.models import Attempt, Campaign, Lead
+from dialer.models import Attempt, Lead
 from dialer.sandbox.agi_caller import CallerBehaviour, InboundCall, place_inbound_call
-from dialer.sandbox.callmodel import CallModel
 from dialer.sandbox.pbx import SandboxPbx
 from ivr.main import running_agi
+from tests.integration.dialer_support import ringing_model, sandbox_engine, seed_campaign
 
 LEADS = 30
-
-
-def _seed(factory: sessionmaker[Session], make_user: Callable[..., int], clock: FixedClock) -> int:
-    with unit_of_work(factory) as session:
-        campaign = Campaign(
-            name="faults",
-            status="active",
-            dial_mode="progressive",
-            caller_id_number="+861088886666",
-            queue_name="sales",
-            ring_timeout_s=15,
-            calling_windows={"every_day": [["00:00", "24:00"]], "breaks": []},
-        )
-        session.add(campaign)
-        session.flush()
-        for n in range(LEADS):
-            session.add(Lead(campaign_id=campaign.id, phone_e164=f"+861390013{n:04d}"))
-        cid = campaign.id
-    for n in range(3):
-        uid = make_user(f"fault-agent{n}", Role.AGENT)
-        with unit_of_work(factory) as session:
-            agents.login(session, user_id=uid, campaign_id=cid, extension=f"30{n:02d}", now=clock.now())
-            agents.set_state(session, user_id=uid, state="ready", now=clock.now())
-    return cid
-
-
-def _engine(factory: sessionmaker[Session], clock: FixedClock, pbx: SandboxPbx) -> DialerEngine:
-    ami = partial(
-        AmiClient,
-        host="127.0.0.1",
-        port=pbx.port,
-        username="dialer",
-        secret="dialer-secret",
-        use_md5=True,
-        ping_interval=0.5,
-        ping_timeout=1.0,
-        reconnect_initial=0.05,
-        reconnect_max=0.3,
-    )
-    return DialerEngine(session_factory=factory, clock=clock, ami=ami, tick_s=0.05, wrap_s=1.0)
-
-
-def _ringing_model() -> CallModel:
-    # Nobody answers: each lead is dialled once (no_answer retries are hours away), so a second
-    # attempt on any lead can only be a double dial.
-    return CallModel(answer_rate=0, busy_rate=0, reject_rate=0, congestion_rate=0, unreachable_rate=0)
+PHONES = [f"+861390013{n:04d}" for n in range(LEADS)]
 
 
 def _ledger(factory: sessionmaker[Session]) -> tuple[int, int, set[int], int]:
@@ -115,10 +66,12 @@ async def _wait_for_attempts(factory: sessionmaker[Session], count: int) -> None
 async def test_pbx_restart_mid_campaign_loses_nothing_and_dials_no_lead_twice(
     session_factory: sessionmaker[Session], make_user: Callable[..., int], clock: FixedClock
 ) -> None:
-    _seed(session_factory, make_user, clock)
-    pbx = SandboxPbx(model=_ringing_model(), time_scale=0.02)
+    seed_campaign(
+        session_factory, make_user, clock, name="faults", phones=PHONES, agents_ready=3, extension_base=3000
+    )
+    pbx = SandboxPbx(model=ringing_model(), time_scale=0.02)
     await pbx.start()
-    engine = _engine(session_factory, clock, pbx)
+    engine = sandbox_engine(session_factory, clock, pbx, ping_interval=0.5, ping_timeout=1.0)
     runner = asyncio.create_task(engine.run())
     try:
         await _wait_for_attempts(session_factory, LEADS // 3)
@@ -153,10 +106,12 @@ def _pg_restart() -> None:
 async def test_postgresql_restart_mid_campaign_and_api_recovers(
     session_factory: sessionmaker[Session], make_user: Callable[..., int], clock: FixedClock, app_client
 ) -> None:
-    _seed(session_factory, make_user, clock)
-    pbx = SandboxPbx(model=_ringing_model(), time_scale=0.02)
+    seed_campaign(
+        session_factory, make_user, clock, name="faults", phones=PHONES, agents_ready=3, extension_base=3000
+    )
+    pbx = SandboxPbx(model=ringing_model(), time_scale=0.02)
     await pbx.start()
-    engine = _engine(session_factory, clock, pbx)
+    engine = sandbox_engine(session_factory, clock, pbx, ping_interval=0.5, ping_timeout=1.0)
     runner = asyncio.create_task(engine.run())
     try:
         await _wait_for_attempts(session_factory, LEADS // 3)
