@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agents import routes as agent_routes
 from api import errors
-from api.limits import BodyLimit
+from api.limits import BodyLimit, InFlightLimit, max_in_flight_requests
+from api.pages import agent as agent_pages
 from api.pages import qa as qa_pages
 from api.pages import routes as page_routes
 from api.routes import audit as audit_routes
@@ -74,6 +75,7 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(InFlightLimit, max_in_flight=max_in_flight_requests(session_factory))
 
     @app.middleware("http")
     async def request_context(
@@ -131,6 +133,7 @@ def create_app(
     app.include_router(api)
     app.include_router(page_routes.router)
     app.include_router(qa_pages.router)
+    app.include_router(agent_pages.router)
     app.mount("/static", StaticFiles(directory=str(page_routes.STATIC_DIR)), name="static")
     return app
 

@@ -7,6 +7,7 @@ tests/hardening/test_upload_limits.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -80,3 +81,40 @@ async def _send_413(send: Send, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class InFlightLimit:
+    """At most `max_in_flight` ordinary requests inside the app; the rest wait in the event loop.
+
+    Sync endpoints and their `yield` session dependency run in the worker-thread pool in separate
+    steps, and a request parked between steps keeps its pooled database connection. With more requests
+    in flight than connections, every worker thread can end up waiting for a connection held by a
+    parked request that needs a thread to finish: a deadlock that ends in QueuePool timeouts (found by
+    bench/api_load.py with 200 agents). Keeping in-flight requests below the pool size makes it
+    impossible. Event streams are exempt: they hold no request session (agents/live.py polls with
+    short sessions of its own).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_in_flight: int, exempt_suffixes: tuple[str, ...] = ("/events",)
+    ) -> None:
+        self.app = app
+        self.exempt_suffixes = exempt_suffixes
+        self._slots = asyncio.Semaphore(max_in_flight)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).endswith(self.exempt_suffixes):
+            await self.app(scope, receive, send)
+            return
+        async with self._slots:
+            await self.app(scope, receive, send)
+
+
+def max_in_flight_requests(session_factory: Any) -> int:
+    """A few below the connection pool's capacity (SQLite has no such pool: a generous fixed cap)."""
+    pool = session_factory.kw["bind"].pool
+    size = getattr(pool, "size", None)
+    overflow = getattr(pool, "_max_overflow", 0)
+    if not callable(size):
+        return 64
+    return max(4, size() + max(0, overflow) - 4)

@@ -115,13 +115,16 @@ async def _agent(
             return
         nxt.raise_for_status()
         served[nxt.json()["lead"]["id"]] += 1
-        (await client.post("/api/v1/agent/preview/dial")).raise_for_status()
+        dial = await client.post("/api/v1/agent/preview/dial")
+        if dial.status_code >= 400:
+            raise RuntimeError(f"dial {dial.status_code}: {dial.text[:300]}")
         started = time.perf_counter()
         done = await client.post(
             "/api/v1/agent/disposition", json={"code": "not_interested", "notes": "load"}
         )
         timings["disposition"].append((time.perf_counter() - started) * 1000)
-        done.raise_for_status()
+        if done.status_code >= 400:
+            raise RuntimeError(f"disposition {done.status_code}: {done.text[:300]}")
 
 
 async def _drive(

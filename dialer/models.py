@@ -86,7 +86,11 @@ class Attempt(Base):
     """The dial ledger: written before Originate is sent, so no dial is ever untracked."""
 
     __tablename__ = "attempt"
-    __table_args__ = (Index("ix_attempt_open", "state", "dialer_node"),)
+    __table_args__ = (
+        Index("ix_attempt_open", "state", "dialer_node"),
+        # Contact history by number across campaigns (frequency caps, "called recently" warning).
+        Index("ix_attempt_phone", "phone_e164", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # our attempt id, sent as CC_ATTEMPT_ID
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
