@@ -25,8 +25,8 @@ from agents.script_samples import load_sample
 from agents.scripts import RenderContext, ScriptInvalid, ScriptTree, parse_script, render_stage
 from agents.service import PAUSE_REASONS
 from api.deps import SessionDep, SettingsDep, SupervisorDep
+from api.pages.common import PageCaller, PageRoleGuard, message_page, page_user
 from api.pages.i18n import LANGUAGES, MESSAGES
-from api.pages.qa import PageCaller, PageRoleGuard, _message_page, _user
 from api.pages.routes import render
 from core import audit
 from core.errors import NotFound
@@ -77,7 +77,7 @@ def js_text(lang: str) -> dict[str, str]:
 
 def _forbidden(request: Request, user: User | None, settings: Any, guard: PageRoleGuard) -> HTMLResponse:
     roles = ", ".join(sorted(r.value for r in guard.roles))
-    return _message_page(
+    return message_page(
         request,
         user,
         settings,
@@ -111,7 +111,7 @@ def agent_console(
     request: Request, caller: AgentPageDep, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """The agent console: campaign login, ready/pause, screen pop, script, disposition, callbacks."""
-    user = _user(session, caller.principal)
+    user = page_user(session, caller.principal)
     if not caller.allowed:
         return _forbidden(request, user, settings, agent_pages)
     campaigns = _campaigns(session, active_only=True)
@@ -145,7 +145,7 @@ def wallboard_page(
     campaign_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> HTMLResponse:
     """Supervisor wallboard for one campaign (the first active one unless ?campaign_id=)."""
-    user = _user(session, caller.principal)
+    user = page_user(session, caller.principal)
     if not caller.allowed:
         return _forbidden(request, user, settings, supervisor_pages)
     campaigns = _campaigns(session, active_only=False)
@@ -168,7 +168,7 @@ def campaigns_page(
     request: Request, caller: SupervisorPageDep, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """Campaign list and editor, lead lists with file import and progress, the leads of a campaign."""
-    user = _user(session, caller.principal)
+    user = page_user(session, caller.principal)
     if not caller.allowed:
         return _forbidden(request, user, settings, supervisor_pages)
     return render(
@@ -195,7 +195,7 @@ def scripts_page(
     language: Annotated[str | None, Query(max_length=8)] = None,
 ) -> HTMLResponse:
     """Script editor: the campaign's newest version (or the sample) as JSON, checked and previewed."""
-    user = _user(session, caller.principal)
+    user = page_user(session, caller.principal)
     if not caller.allowed:
         return _forbidden(request, user, settings, supervisor_pages)
     campaigns = _campaigns(session, active_only=False)

@@ -7,18 +7,16 @@ the API stays the one place that enforces the QA rules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from api.deps import Principal, PrincipalDep, SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep
+from api.pages.common import PageCaller, PageRoleGuard, message_page, page_user
 from api.pages.i18n import MESSAGES
 from api.pages.routes import render
-from core.errors import PermissionDenied
 from core.models import Role, User
 from dialer.compliance.next_step import DISPOSITIONS
 from dialer.models import Call, Campaign
@@ -29,34 +27,6 @@ router = APIRouter(prefix="/qa", include_in_schema=False)
 # Text the scripts need, handed over as a JSON data block: the CSP forbids inline scripts, not data.
 JS_TEXT_PREFIXES = ("qa.answer.", "qa.js.", "qa.result.", "qa.comments.", "qa.col.", "qa.page.")
 MAX_DISPOSITION_CHOICES = 200
-
-
-@dataclass(frozen=True, slots=True)
-class PageCaller:
-    """Who asked for a page; a handler shows the forbidden page when `allowed` is false."""
-
-    principal: Principal
-    allowed: bool
-
-
-class PageRoleGuard:
-    """A role guard for pages: a browser gets a 403 page, any other client the usual JSON error.
-
-    It carries `.roles` like `api.deps.RoleGuard`, so the route×role test reads the same policy.
-    """
-
-    def __init__(self, *roles: Role) -> None:
-        self.roles = frozenset(roles)
-
-    def __call__(self, request: Request, principal: PrincipalDep) -> PageCaller:
-        if principal.role in self.roles:
-            return PageCaller(principal, allowed=True)
-        if "text/html" in request.headers.get("accept", ""):
-            return PageCaller(principal, allowed=False)
-        raise PermissionDenied(
-            f"role {principal.role.value!r} may not do this",
-            details={"allowed_roles": sorted(r.value for r in self.roles)},
-        )
 
 
 REVIEWER_ROLES = (Role.QA, Role.SUPERVISOR, Role.ADMIN)
@@ -70,36 +40,8 @@ def js_text(lang: str) -> dict[str, str]:
     return {key: text for key, text in catalog.items() if key.startswith(JS_TEXT_PREFIXES)}
 
 
-def _user(session: Session, principal: Principal) -> User | None:
-    # API-key principals have no user row; they see the pages without the personal top bar.
-    return session.get(User, principal.user_id) if principal.user_id is not None else None
-
-
-def _message_page(
-    request: Request,
-    user: User | None,
-    settings: Any,
-    *,
-    status: int,
-    title_key: str,
-    body_key: str,
-    **values: Any,
-) -> HTMLResponse:
-    page = render(
-        request,
-        "qa_message.html",
-        user=user,
-        settings=settings,
-        title_key=title_key,
-        body_key=body_key,
-        values=values,
-    )
-    page.status_code = status
-    return page
-
-
 def _forbidden(request: Request, user: User | None, settings: Any) -> HTMLResponse:
-    return _message_page(
+    return message_page(
         request, user, settings, status=403, title_key="qa.forbidden.title", body_key="qa.forbidden.body"
     )
 
@@ -109,7 +51,7 @@ def search_page(
     request: Request, caller: QaPageDep, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """Call search: the filters are rendered here, the results come from /api/v1/qa/calls."""
-    user = _user(session, caller.principal)
+    user = page_user(session, caller.principal)
     if not caller.allowed:
         return _forbidden(request, user, settings)
     agents = session.scalars(
@@ -139,12 +81,12 @@ def call_page(
     call_id: int, request: Request, caller: QaPageDep, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """One call: player with waveform and comment markers, the scorecard form, earlier reviews."""
-    user = _user(session, caller.principal)
+    user = page_user(session, caller.principal)
     if not caller.allowed:
         return _forbidden(request, user, settings)
     call = session.get(Call, call_id)
     if call is None:
-        return _message_page(
+        return message_page(
             request,
             user,
             settings,
@@ -184,12 +126,12 @@ def agent_trend_page(
     user_id: int, request: Request, caller: QaPageDep, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """An agent's average score, review count and auto-fails per day or week, as a table and a chart."""
-    user = _user(session, caller.principal)
+    user = page_user(session, caller.principal)
     if not caller.allowed:
         return _forbidden(request, user, settings)
     agent = session.get(User, user_id)
     if agent is None:
-        return _message_page(
+        return message_page(
             request,
             user,
             settings,
