@@ -215,6 +215,13 @@ def test_agent_takes_a_sandbox_call_and_books_a_meeting(
     expect(page.locator("#wb-dialed")).to_have_text("1")
     expect(page.locator("#wb-answer-rate")).to_have_text("100.0%")
     expect(page.locator("#wb-states")).to_contain_text("就绪 1")
+    report_row = page.locator("#wb-report-table tbody tr")
+    expect(report_row).to_have_count(1)
+    cells = report_row.locator("td")
+    for column, text in ((0, "李坐席"), (1, "1"), (2, "1"), (4, "1"), (5, "100.0%")):
+        expect(cells.nth(column)).to_have_text(text)  # calls, contacts, appointments, rate
+    expect(page.locator("#wb-report-chart rect")).to_have_count(2)  # calls and appointments bars
+    expect(page.locator("#wb-report-csv")).to_have_attribute("href", re.compile(r"format=csv"))
     screenshot("wallboard")
 
     # --- campaign admin: the lead is done with grade A --------------------------------------------

@@ -80,10 +80,71 @@
     }
   }
 
+  // Per-agent results of the last 7 days against each other: calls and appointments (a bar pair each),
+  // from the same report the CSV link downloads.
+  function reportRange() {
+    const day = (d) => d.toISOString().slice(0, 10);
+    const today = new Date();
+    return { from: day(new Date(today.getTime() - 6 * 86400000)), to: day(today) };
+  }
+
+  function showReport(rows) {
+    const byAgent = new Map();
+    for (const r of rows) {
+      const a = byAgent.get(r.agent_user_id) || { name: r.agent_name, calls: 0, contacts: 0, talk: 0, appts: 0 };
+      a.calls += r.calls; a.contacts += r.contacts; a.talk += r.talk_s; a.appts += r.appointments;
+      byAgent.set(r.agent_user_id, a);
+    }
+    const list = [...byAgent.values()].sort((x, y) => y.calls - x.calls);
+    $("wb-report-table").querySelector("tbody").replaceChildren(...list.map((a) => el("tr", {},
+      el("td", {}, a.name), el("td", {}, String(a.calls)), el("td", {}, String(a.contacts)),
+      el("td", {}, formatDuration(a.talk)), el("td", {}, String(a.appts)),
+      el("td", {}, a.contacts ? pct(a.appts / a.contacts) : "–"))));
+    const svg = $("wb-report-chart");
+    const NS = "http://www.w3.org/2000/svg";
+    const width = svg.clientWidth || 600;
+    const height = 220;
+    const top = Math.max(1, ...list.map((a) => a.calls));
+    const slot = list.length ? width / list.length : width;
+    const bar = Math.min(40, slot / 3);
+    const shapes = [];
+    list.forEach((a, i) => {
+      const x = i * slot + slot / 2 - bar;
+      [[a.calls, "wb-bar-calls"], [a.appts, "wb-bar-appts"]].forEach(([value, cls], k) => {
+        const h = (value / top) * (height - 40);
+        const rect = document.createElementNS(NS, "rect");
+        rect.setAttribute("x", String(x + k * bar)); rect.setAttribute("y", String(height - 20 - h));
+        rect.setAttribute("width", String(bar - 2)); rect.setAttribute("height", String(Math.max(h, 1)));
+        rect.setAttribute("class", cls);
+        const tip = document.createElementNS(NS, "title");
+        tip.textContent = a.name + ": " + value;
+        rect.appendChild(tip);
+        shapes.push(rect);
+      });
+      const text = document.createElementNS(NS, "text");
+      text.setAttribute("x", String(i * slot + slot / 2)); text.setAttribute("y", String(height - 4));
+      text.setAttribute("text-anchor", "middle");
+      text.textContent = a.name;
+      shapes.push(text);
+    });
+    svg.replaceChildren(...shapes);
+  }
+
+  async function loadReport() {
+    const range = reportRange();
+    const query = "?campaign_id=" + campaignId + "&from=" + range.from + "&to=" + range.to;
+    $("wb-report-csv").setAttribute("href", "/api/v1/reports/agents" + query + "&format=csv");
+    try {
+      showReport(await api("GET", "/reports/agents" + query));
+    } catch (err) {
+      $("wb-updated").textContent = tr("wb.error", { message: err.message });
+    }
+  }
+
   const source = new EventSource("/api/v1/supervisor/events?campaign_id=" + campaignId);
   source.addEventListener("wallboard", (ev) => showBoard(JSON.parse(ev.data)));
   source.addEventListener("state", () => loadAgents());
   window.addEventListener("beforeunload", () => source.close());
   setInterval(() => { if (agents.length) showAgents(); }, 1000);
-  Promise.all([loadBoard(), loadAgents()]).then(() => { root.dataset.ready = "1"; });
+  Promise.all([loadBoard(), loadAgents(), loadReport()]).then(() => { root.dataset.ready = "1"; });
 })();
