@@ -111,8 +111,9 @@ class InFlightLimit:
 
 
 def max_in_flight_requests(session_factory: Any) -> int:
-    """A few below the connection pool's capacity (SQLite has no such pool: a generous fixed cap)."""
-    pool = session_factory.kw["bind"].pool
+    """A few below the connection pool's capacity (a generous fixed cap when the pool has no size)."""
+    bind = session_factory.kw.get("bind")
+    pool = getattr(bind, "pool", None)
     size = getattr(pool, "size", None)
     overflow = getattr(pool, "_max_overflow", 0)
     if not callable(size):
