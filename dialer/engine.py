@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.clock import Clock
 from core.db import unit_of_work
 from dialer import ledger
-from dialer.ami.client import AmiClient, AmiError
+from dialer.ami.client import AmiClient, AmiError, AmiNotConnected
 from dialer.ami.events import CoreShowChannel, Shutdown, to_event
 from dialer.ami.message import AmiMessage
 from dialer.attempts.tracker import (
@@ -414,6 +414,13 @@ class DialerEngine:
             fields.append(("Variable", f"CC_AGENT={agent_interface}"))
         try:
             reply = await self.ami.send_action("Originate", fields, action_id=attempt_id, timeout=10)
+        except AmiNotConnected as exc:
+            # Refused before a byte was written (the connection was already down): certainly not
+            # dialled, so end it now; the lead is retried like a network failure.
+            self._apply(
+                self.tracker.originate_refused(attempt_id, at=time.monotonic(), message=f"not sent: {exc}")
+            )
+            return
         except AmiError as exc:
             # Maybe sent, maybe not: never re-send. Reconciliation after reconnect decides its fate.
             log.warning("originate %s unconfirmed: %s", attempt_id, exc)

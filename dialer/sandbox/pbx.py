@@ -87,6 +87,7 @@ class SandboxPbx:
         self.queues: dict[str, dict[str, QueueMember]] = {}
         self._member_freed = asyncio.Condition()
         self.originates = 0  # Originate actions accepted, for tests and benchmarks
+        self.received_attempts: set[str] = set()  # CC_ATTEMPT_ID of every accepted Originate
 
     # ---- lifecycle ----------------------------------------------------------------------------
     @property
@@ -289,6 +290,8 @@ class SandboxPbx:
         call = SandboxCall(request=request, plan=self.model.plan(number, nth))
         self._calls.add(call)
         self.originates += 1
+        if "CC_ATTEMPT_ID" in variables:
+            self.received_attempts.add(variables["CC_ATTEMPT_ID"])
 
         async def run() -> None:
             try:

@@ -243,3 +243,33 @@ async def test_preview_dial_goes_to_the_agent_who_asked(
         attempt = session.get(Attempt, attempt_id)
         assert attempt is not None and attempt.outcome == "answered" and attempt.agent_user_id == agent_id
         assert pbx.originates == 1  # only the requested preview dial: progressive pacing is off
+
+
+class _DownAmi:
+    """An AMI client whose connection dropped just before the Originates: refused before writing."""
+
+    connected = True  # as seen by the tick that decided to dial, a moment before the drop
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    async def send_action(self, name: str, *_: object, **__: object) -> object:
+        from dialer.ami.client import AmiNotConnected
+        from dialer.ami.message import AmiMessage
+
+        if name != "Originate":  # queue member sync went through just before the drop
+            return AmiMessage("response", "Success", ())
+        raise AmiNotConnected("not connected")
+
+
+async def test_originate_refused_before_sending_ends_the_attempt_at_once(
+    session_factory: sessionmaker[Session], campaign_id: int
+) -> None:
+    engine = DialerEngine(session_factory=session_factory, clock=FixedClock(NOW), ami=_DownAmi, tick_s=0.05)
+    await engine.tick()
+    with unit_of_work(session_factory) as session:
+        attempts = list(session.scalars(select(Attempt)))
+        assert attempts and all(a.state == "ended" and a.outcome == "error" for a in attempts)
+        leads = {a.lead_id for a in attempts}
+        assert all(session.get(Lead, lid).status == "new" for lid in leads)  # type: ignore[union-attr]
+    assert engine.tracker.open_attempts == []
