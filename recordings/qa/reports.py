@@ -27,6 +27,7 @@ from recordings.qa.sampling import (
     risk_reasons,
     select_for_review,
 )
+from recordings.qa.schemas import QaCallOut
 
 Bucket = Literal["day", "week"]
 MAX_TREND_BUCKETS = 400
@@ -50,28 +51,6 @@ class CallFilters:
 
 
 @dataclass(frozen=True, slots=True)
-class CallRow:
-    id: int
-    direction: str
-    started_at: datetime
-    agent_user_id: int | None
-    campaign_id: int | None
-    lead_id: int | None
-    from_number: str
-    to_number: str
-    talk_s: float
-    outcome: str
-    disposition_code: str
-    recording_id: int | None
-    recording_status: str | None
-    recording_duration_s: float | None
-    latest_review_id: int | None
-    latest_score_pct: float | None
-    latest_auto_failed: bool | None
-    review_count: int
-
-
-@dataclass(frozen=True, slots=True)
 class TrendPoint:
     bucket_start: datetime
     review_count: int
@@ -88,7 +67,7 @@ def _latest_id_of_call(model: type[Recording] | type[QaReview]) -> Any:
 
 def search_calls(
     session: Session, filters: CallFilters, *, limit: int, offset: int
-) -> tuple[list[CallRow], int]:
+) -> tuple[list[QaCallOut], int]:
     """Calls newest first with their latest recording and latest review; score filters use that review."""
     counted = aliased(QaReview)
     review_count = (
@@ -133,9 +112,9 @@ def search_calls(
     return [_call_row(row) for row in rows], total or 0
 
 
-def _call_row(row: Any) -> CallRow:
+def _call_row(row: Any) -> QaCallOut:
     call: Call = row[0]
-    return CallRow(
+    return QaCallOut(
         id=call.id,
         direction=call.direction,
         started_at=call.started_at,

@@ -88,7 +88,7 @@ def search_calls(
     )
     rows, total = reports.search_calls(session, filters, limit=page.limit, offset=page.offset)
     return Page(
-        items=[QaCallOut.model_validate(r, from_attributes=True) for r in rows],
+        items=rows,
         total=total,
         limit=page.limit,
         offset=page.offset,
