@@ -180,13 +180,17 @@ class DialerEngine:
                     )
         finally:
             await self.ami.close()
-            self._locks.release_all()
+            self.release_campaigns()
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def release_campaigns(self) -> None:
+        """Give up campaign ownership (run() does this on exit; for callers that only tick())."""
+        self._locks.release_all()
 
     # ---- recovery -----------------------------------------------------------------------------
     async def _recover(self) -> None:

@@ -266,7 +266,10 @@ async def test_originate_refused_before_sending_ends_the_attempt_at_once(
     session_factory: sessionmaker[Session], campaign_id: int
 ) -> None:
     engine = DialerEngine(session_factory=session_factory, clock=FixedClock(NOW), ami=_DownAmi, tick_s=0.05)
-    await engine.tick()
+    try:
+        await engine.tick()
+    finally:
+        engine.release_campaigns()  # the advisory lock would otherwise outlive the test
     with unit_of_work(session_factory) as session:
         attempts = list(session.scalars(select(Attempt)))
         assert attempts and all(a.state == "ended" and a.outcome == "error" for a in attempts)
