@@ -264,7 +264,6 @@ def reserve_preview_lead(session: Session, *, user_id: int, now: datetime) -> Le
     if campaign.dial_mode != "preview":
         raise Conflict(f"campaign {campaign.name!r} dials in {campaign.dial_mode} mode, not preview")
     policy = ledger.campaign_policy(campaign)
-    is_dnc = dnc_matcher(session, campaign_id=campaign.id, now=now)
     skipped: list[int] = []
     for _ in range(PREVIEW_ROUNDS):
         leads = reserve_leads(session, campaign_id=campaign.id, limit=1, now=now, exclude_ids=skipped)
@@ -277,7 +276,9 @@ def reserve_preview_lead(session: Session, *, user_id: int, now: datetime) -> Le
             facts,
             policy,
             now,
-            dnc_hit=is_dnc(lead.phone_e164),
+            dnc_hit=dnc_matcher(session, campaign_id=campaign.id, now=now, numbers=[lead.phone_e164])(
+                lead.phone_e164
+            ),
             caller_id=campaign.caller_id_number,
             agent_reserved=True,
         )
@@ -311,7 +312,7 @@ def request_preview_dial(session: Session, *, user_id: int, now: datetime) -> At
     campaign = session.get(Campaign, row.campaign_id)
     if lead is None or campaign is None:
         raise NotFound("the reserved lead no longer exists")
-    if dnc_matcher(session, campaign_id=campaign.id, now=now)(lead.phone_e164):
+    if dnc_matcher(session, campaign_id=campaign.id, now=now, numbers=[lead.phone_e164])(lead.phone_e164):
         raise Conflict("the number is on a do-not-call list: skip this lead", error_id="dnc")
     attempt_id = new_attempt_id()
     attempt = open_attempt(

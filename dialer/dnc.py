@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -11,20 +11,32 @@ from sqlalchemy.orm import Session
 from ivr.models import NumberRule
 
 
-def dnc_matcher(session: Session, *, campaign_id: int, now: datetime) -> Callable[[str], bool]:
-    """A predicate over E.164 numbers: True when a live global or campaign DNC rule covers it."""
-    rows = session.execute(
-        select(NumberRule.kind, NumberRule.value).where(
-            NumberRule.purpose == "dnc",
-            NumberRule.kind.in_(("exact", "prefix")),
-            NumberRule.scope.in_(("global", f"campaign:{campaign_id}")),
-            or_(NumberRule.expires_at.is_(None), NumberRule.expires_at > now),
-        )
-    ).all()
-    exact = {value for kind, value in rows if kind == "exact"}
-    prefixes = tuple(sorted({value for kind, value in rows if kind == "prefix"}))
+def dnc_matcher(
+    session: Session, *, campaign_id: int, now: datetime, numbers: Iterable[str] | None = None
+) -> Callable[[str], bool]:
+    """A predicate over E.164 numbers: True when a live global or campaign DNC rule covers it.
+
+    With `numbers` (the ones about to be checked) only their exact rules are read: a national DNC
+    register holds millions of numbers, and loading them all for every hopper pass or preview request
+    was the cost of the check (bench/api_load.py). Prefix rules are few and always loaded.
+    """
+    live = (
+        NumberRule.purpose == "dnc",
+        NumberRule.scope.in_(("global", f"campaign:{campaign_id}")),
+        or_(NumberRule.expires_at.is_(None), NumberRule.expires_at > now),
+    )
+    wanted = None if numbers is None else sorted(set(numbers))
+    exact_query = select(NumberRule.value).where(NumberRule.kind == "exact", *live)
+    if wanted is not None:
+        exact_query = exact_query.where(NumberRule.value.in_(wanted))
+    exact = set(session.scalars(exact_query)) if wanted is None or wanted else set()
+    prefixes = tuple(
+        sorted(set(session.scalars(select(NumberRule.value).where(NumberRule.kind == "prefix", *live))))
+    )
 
     def is_dnc(e164: str) -> bool:
+        if wanted is not None and e164 not in wanted:
+            raise ValueError(f"{e164} was not among the numbers this matcher was built for")
         return e164 in exact or (bool(prefixes) and e164.startswith(prefixes))
 
     return is_dnc

@@ -221,7 +221,6 @@ def reserve_dials(
     if count <= 0:
         return []
     policy = campaign_policy(campaign)
-    is_dnc = dnc_matcher(session, campaign_id=campaign.id, now=now)
     dials: list[Dial] = []
     skipped: list[int] = []
     for _ in range(5):  # a few rounds so skipped leads don't starve the tick
@@ -231,6 +230,9 @@ def reserve_dials(
         if not leads:
             break
         contacts, abandons = contact_history(session, [lead.phone_e164 for lead in leads], now=now)
+        is_dnc = dnc_matcher(
+            session, campaign_id=campaign.id, now=now, numbers=(lead.phone_e164 for lead in leads)
+        )
         for lead in leads:
             facts = lead_facts(lead, contacts, abandons)
             verdict = check_dialable(

@@ -119,7 +119,7 @@ def add_lead(
         number = normalize(fields.pop("phone"), region)
     except InvalidPhoneNumber as exc:
         raise ValidationFailed(exc.message, details={"field": "phone", "reason": exc.reason_code}) from exc
-    if dnc_matcher(session, campaign_id=campaign_id, now=now)(number.e164):
+    if dnc_matcher(session, campaign_id=campaign_id, now=now, numbers=[number.e164])(number.e164):
         raise ValidationFailed(
             f"{number.e164} is on a do-not-call list", details={"field": "phone", "reason": "dnc"}
         )
