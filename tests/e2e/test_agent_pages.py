@@ -127,7 +127,8 @@ def test_agent_takes_a_sandbox_call_and_books_a_meeting(
     expect(page.locator("#agent-session-info")).to_contain_text("1001")
     assert live_stack.originates == 0  # paused agents are not dialled for
     page.click("#agent-ready")
-    expect(state).to_have_attribute("data-state", "ready")
+    # The engine may dial and connect within a second of "ready": either state is right here.
+    expect(state).to_have_attribute("data-state", re.compile(r"^(ready|on_call)$"))
     expect(page.locator("#agent-callbacks-empty")).to_be_visible()
     screenshot("agent_console_idle")
 
