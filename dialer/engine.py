@@ -308,9 +308,12 @@ class DialerEngine:
                 c for c in ledger.active_campaigns(session, node=self.node) if self._locks.acquire(c.id)
             ]
             views = [ledger.campaign_view(session, c, now=now) for c in campaigns]
+            # Claimed in the same transaction that read the campaigns (one per tick, not one more per
+            # campaign); committed before any of their Originates leaves.
+            previews = {c.id: ledger.claim_preview_dials(session, c, node=self.node) for c in campaigns}
         for view in views:
             await self._sync_members(view)
-            await self._pace(view, now)
+            await self._pace(view, now, previews[view.id])
 
     async def _sync_members(self, view: ledger.CampaignView) -> None:
         wanted = {a.interface: a.state != "ready" for a in view.agents if a.state != "logged_out"}
@@ -368,12 +371,11 @@ class DialerEngine:
             answered_in_window=view.answered_in_window,
         )
 
-    async def _pace(self, view: ledger.CampaignView, now: datetime) -> None:
-        with unit_of_work(self._factory) as session:
-            campaign = session.get(Campaign, view.id)
-            previews = ledger.claim_preview_dials(session, campaign, node=self.node) if campaign else []
+    async def _pace(
+        self, view: ledger.CampaignView, now: datetime, previews: list[ledger.PreviewDial]
+    ) -> None:
         ring_s = effective_ring_timeout(view.regime, view.ring_timeout_s)
-        for preview in previews:  # committed above: the ledger row is current before the Originate
+        for preview in previews:  # claimed and committed by tick(): the ledger row is current
             await self._originate(preview.dial, view, ring_s, agent_interface=preview.agent_interface)
         decision = calls_to_place(self._pacing_input(view, now))
         if decision.calls <= 0:
