@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-import re
-import time
-import uuid
-from collections.abc import Awaitable, Callable
-
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,10 +13,11 @@ from api.limits import BodyLimit, InFlightLimit, max_in_flight_requests
 from api.pages import agent as agent_pages
 from api.pages import qa as qa_pages
 from api.pages import routes as page_routes
+from api.request_context import RequestContext
 from api.routes import audit as audit_routes
 from api.routes import auth as auth_routes
 from api.routes import users as user_routes
-from config.settings import Settings
+from config.settings import Settings, get_settings
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
 from core.worker import Tasks, build_tasks
@@ -33,10 +27,8 @@ from recordings import routes as recording_routes
 from recordings.qa import routes as qa_routes
 from recordings.storage import LocalStorage, RecordingStorage
 
-log = logging.getLogger("api.access")
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 20 * 1024 * 1024  # lead imports are the largest uploads
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -77,38 +69,8 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(InFlightLimit, max_in_flight=max_in_flight_requests(session_factory))
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
-        request.state.request_id = request_id
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            response: Response = JSONResponse(
-                {
-                    "error_id": "payload_too_large",
-                    "message": f"body exceeds {MAX_BODY_BYTES} bytes",
-                    "details": None,
-                },
-                status_code=413,
-            )
-        else:
-            started = time.perf_counter()
-            response = await call_next(request)
-            log.info(
-                "request_id=%s %s %s -> %s %.1fms",
-                request_id,
-                request.method,
-                request.url.path,
-                response.status_code,
-                (time.perf_counter() - started) * 1000,
-            )
-        response.headers["X-Request-ID"] = request_id
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    # Added last, so outermost: the 413 and 503 answers of the layers above get ids and headers too.
+    app.add_middleware(RequestContext, max_bytes=MAX_BODY_BYTES, headers=SECURITY_HEADERS)
 
     api = APIRouter(prefix=API_PREFIX)
 
@@ -139,3 +101,8 @@ def create_app(
 
 
 PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/auth/login", "/login", "/logout"})
+
+
+def app_from_environment() -> FastAPI:
+    """The factory each worker process of `callcenter api --workers N` calls."""
+    return create_app(get_settings())

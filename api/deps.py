@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
@@ -18,18 +19,27 @@ from core.errors import AuthenticationFailed, PermissionDenied
 from core.models import Role, User
 from core.users import find_api_key
 
+# Dependencies that neither block nor touch the database are `async def`: FastAPI runs every plain `def`
+# dependency in the worker-thread pool, and under load each extra hop waits for a thread and for the GIL
+# (bench/api_load.py measured the difference).
 
-def get_settings_dep(request: Request) -> Settings:
+
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request: commit if the handler returned, roll back if it raised."""
     session: Session = request.app.state.session_factory()
+    # The identity map holds rows weakly, so a row read in one function (the user in get_principal, the
+    # campaign in a service) was dropped when it returned and read again by the next `session.get`:
+    # a third of next-lead's queries (bench/api_load.py). A request is short; keep what it loads.
+    loaded: list[object] = []
+    event.listen(session, "loaded_as_persistent", lambda _session, instance: loaded.append(instance))
     try:
         yield session
         session.commit()
@@ -110,7 +120,7 @@ class RoleGuard:
     def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
-    def __call__(self, principal: PrincipalDep) -> Principal:
+    async def __call__(self, principal: PrincipalDep) -> Principal:
         if principal.role not in self.roles:
             raise PermissionDenied(
                 f"role {principal.role.value!r} may not do this",
@@ -137,7 +147,7 @@ class Pagination:
     offset: int
 
 
-def get_pagination(
+async def get_pagination(
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0
 ) -> Pagination:
     return Pagination(limit=limit, offset=offset)

@@ -46,7 +46,7 @@ class BodyLimit:
             body = message.get("body", b"")
             received += len(body)
             if received > self.max_bytes:
-                await _send_413(send, self.max_bytes)
+                await send_payload_too_large(send, self.max_bytes)
                 return
             chunks.append(body)
             more = bool(message.get("more_body", False))
@@ -63,7 +63,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _send_413(send: Send, max_bytes: int) -> None:
+async def send_payload_too_large(send: Send, max_bytes: int) -> None:
     body: dict[str, Any] = {
         "error_id": "payload_too_large",
         "message": f"body exceeds {max_bytes} bytes",

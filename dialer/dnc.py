@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from ivr.models import NumberRule
@@ -26,13 +26,15 @@ def dnc_matcher(
         or_(NumberRule.expires_at.is_(None), NumberRule.expires_at > now),
     )
     wanted = None if numbers is None else sorted(set(numbers))
-    exact_query = select(NumberRule.value).where(NumberRule.kind == "exact", *live)
+    exact_rule: ColumnElement[bool] = NumberRule.kind == "exact"
     if wanted is not None:
-        exact_query = exact_query.where(NumberRule.value.in_(wanted))
-    exact = set(session.scalars(exact_query)) if wanted is None or wanted else set()
-    prefixes = tuple(
-        sorted(set(session.scalars(select(NumberRule.value).where(NumberRule.kind == "prefix", *live))))
-    )
+        exact_rule = and_(exact_rule, NumberRule.value.in_(wanted)) if wanted else false()
+    # One round trip for both kinds: this runs on every preview request (bench/api_load.py).
+    rows = session.execute(
+        select(NumberRule.kind, NumberRule.value).where(or_(exact_rule, NumberRule.kind == "prefix"), *live)
+    ).all()
+    exact = {value for kind, value in rows if kind == "exact"}
+    prefixes = tuple(sorted({value for kind, value in rows if kind == "prefix"}))
 
     def is_dnc(e164: str) -> bool:
         if wanted is not None and e164 not in wanted:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +95,19 @@ class ImportPlan:
     total_rows: int
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedRows:
+    """Each non-blank row as a draft or its error, before the campaign's duplicates and DNC are known."""
+
+    results: tuple[LeadDraft | RowError, ...]
+    total_rows: int
+
+    @property
+    def phones(self) -> frozenset[str]:
+        """The numbers to look up: only these need the campaign's leads and DNC rules."""
+        return frozenset(r.phone_e164 for r in self.results if isinstance(r, LeadDraft))
+
+
 class UnreadableFile(ValueError):
     """The file as a whole cannot be read (not one bad row: the whole thing)."""
 
@@ -165,10 +178,17 @@ def plan_import(
     rows: Iterable[tuple[int, list[str]]],
     *,
     default_region: str,
-    existing_phones: set[str],
+    existing_phones: Collection[str],
     is_dnc: Callable[[str], bool],
 ) -> ImportPlan:
     """Validate rows into lead drafts; every rejected row is reported with its line and reason."""
+    return screen_rows(
+        parse_rows(rows, default_region=default_region), existing_phones=existing_phones, is_dnc=is_dnc
+    )
+
+
+def parse_rows(rows: Iterable[tuple[int, list[str]]], *, default_region: str) -> ParsedRows:
+    """Header first, then every non-blank row as a draft (number normalised) or the reason it is not."""
     iterator = iter(rows)
     try:
         header_line, header_cells = next(iterator)
@@ -179,27 +199,32 @@ def plan_import(
         raise UnreadableFile(f"line {header_line}: no phone column in the header (e.g. 'phone' or '电话')")
     if len(columns) > MAX_COLUMNS:
         raise UnreadableFile(f"line {header_line}: more than {MAX_COLUMNS} columns")
+    results = tuple(
+        _draft_from_row(line, columns, cells, default_region)
+        for line, cells in iterator
+        if any(c.strip() for c in cells)
+    )
+    return ParsedRows(results=results, total_rows=len(results))
+
+
+def screen_rows(
+    parsed: ParsedRows, *, existing_phones: Collection[str], is_dnc: Callable[[str], bool]
+) -> ImportPlan:
+    """Drop numbers already in the campaign (or earlier in the file) and numbers on a DNC list."""
     seen = set(existing_phones)
     drafts: list[LeadDraft] = []
     errors: list[RowError] = []
-    total = 0
-    for line, cells in iterator:
-        if not any(c.strip() for c in cells):
-            continue
-        total += 1
-        result = _draft_from_row(line, columns, cells, default_region)
+    for result in parsed.results:
         if isinstance(result, RowError):
             errors.append(result)
-        elif result.phone_e164 in seen:
-            errors.append(
-                RowError(line, "duplicate", f"{result.phone_e164} is already in this campaign", "phone")
-            )
-        elif is_dnc(result.phone_e164):
-            errors.append(RowError(line, "dnc", f"{result.phone_e164} is on a do-not-call list", "phone"))
+        elif (phone := result.phone_e164) in seen:
+            errors.append(RowError(result.line, "duplicate", f"{phone} is already in this campaign", "phone"))
+        elif is_dnc(phone):
+            errors.append(RowError(result.line, "dnc", f"{phone} is on a do-not-call list", "phone"))
         else:
-            seen.add(result.phone_e164)
+            seen.add(phone)
             drafts.append(result)
-    return ImportPlan(drafts=tuple(drafts), errors=tuple(errors), total_rows=total)
+    return ImportPlan(drafts=tuple(drafts), errors=tuple(errors), total_rows=parsed.total_rows)
 
 
 def _draft_from_row(

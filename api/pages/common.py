@@ -32,7 +32,7 @@ class PageRoleGuard:
     def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
-    def __call__(self, request: Request, principal: PrincipalDep) -> PageCaller:
+    async def __call__(self, request: Request, principal: PrincipalDep) -> PageCaller:
         if principal.role in self.roles:
             return PageCaller(principal, allowed=True)
         if "text/html" in request.headers.get("accept", ""):
