@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
 from core.db import Base
+
+if TYPE_CHECKING:
+    from dialer.models import Campaign
 
 
 class AgentSession(Base):
@@ -26,3 +30,6 @@ class AgentSession(Base):
     attempt_id: Mapped[str | None] = mapped_column(ForeignKey("attempt.id", ondelete="SET NULL"))
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id", ondelete="SET NULL"))
     logged_in_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Loaded with the session row on agent requests (agents/repository.agent_session): one round trip.
+    campaign: Mapped[Campaign] = relationship(viewonly=True)

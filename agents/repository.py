@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from agents.models import AgentSession
 from agents.schemas import (
@@ -52,7 +52,8 @@ def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
 
 
 def agent_session(session: Session, user_id: int) -> AgentSession:
-    row = session.get(AgentSession, user_id)
+    """The agent's live session with its campaign (every agent request starts here)."""
+    row = session.get(AgentSession, user_id, options=[joinedload(AgentSession.campaign)])
     if row is None or row.state == "logged_out":
         raise NotFound("not logged in to a campaign")
     return row
@@ -68,12 +69,23 @@ def get_lead(session: Session, lead_id: int) -> Lead:
 # --- contacts and history -------------------------------------------------------------------------
 
 
-def recent_contacts(
-    session: Session, phone_e164: str, *, since: datetime, exclude_campaign: int | None = None
-) -> list[ContactOut]:
-    """Attempts on this number (any campaign) that reached an agent since `since`, newest first."""
-    query = (
-        select(Attempt, Campaign.name)
+def _contacts(
+    session: Session, phone_e164: str, *, since: datetime, limit: int = HISTORY_LIMIT
+) -> list[tuple[ContactOut, datetime]]:
+    """Attempts on this number (any campaign) that reached an agent since `since`, newest first, each
+    with the time the attempt was made."""
+    rows = session.execute(
+        select(
+            Attempt.created_at,
+            Attempt.answered_at,
+            Attempt.bridged_at,
+            Attempt.agent_user_id,
+            Attempt.campaign_id,
+            Attempt.lead_id,
+            Attempt.outcome,
+            Attempt.state,
+            Campaign.name,
+        )
         .join(Campaign, Campaign.id == Attempt.campaign_id)
         .where(
             Attempt.phone_e164 == phone_e164,
@@ -81,35 +93,28 @@ def recent_contacts(
             Attempt.created_at >= since,
         )
         .order_by(Attempt.created_at.desc())
-        .limit(HISTORY_LIMIT)
-    )
-    if exclude_campaign is not None:
-        query = query.where(Attempt.campaign_id != exclude_campaign)
-    rows = session.execute(query).all()
-    names = user_names(session, (a.agent_user_id for a, _ in rows))
+        .limit(limit)
+    ).all()
+    names = user_names(session, (row.agent_user_id for row in rows))
     return [
-        ContactOut(
-            at=a.bridged_at or a.answered_at or a.created_at,
-            agent_user_id=a.agent_user_id,
-            agent_name=names.get(a.agent_user_id or 0, ""),
-            campaign_id=a.campaign_id,
-            campaign_name=campaign_name,
-            lead_id=a.lead_id,
-            outcome=a.outcome or a.state,
+        (
+            ContactOut(
+                at=row.bridged_at or row.answered_at or row.created_at,
+                agent_user_id=row.agent_user_id,
+                agent_name=names.get(row.agent_user_id or 0, ""),
+                campaign_id=row.campaign_id,
+                campaign_name=row.name,
+                lead_id=row.lead_id,
+                outcome=row.outcome or row.state,
+            ),
+            row.created_at,
         )
-        for a, campaign_name in rows
+        for row in rows
     ]
 
 
-def contact_warning(
-    session: Session, lead: Lead, *, viewer_id: int | None, now: datetime
-) -> ContactWarning | None:
-    """A warning when another agent reached this number in the last 24 hours."""
-    others = [
-        c
-        for c in recent_contacts(session, lead.phone_e164, since=now - WARN_WINDOW)
-        if c.agent_user_id != viewer_id
-    ]
+def _warning(contacts: Iterable[ContactOut], viewer_id: int | None) -> ContactWarning | None:
+    others = [c for c in contacts if c.agent_user_id != viewer_id]
     if not others:
         return None
     who = ", ".join(sorted({c.agent_name or f"#{c.agent_user_id}" for c in others}))
@@ -119,6 +124,13 @@ def contact_warning(
         hours=hours,
         contacts=others,
     )
+
+
+def contact_warning(
+    session: Session, lead: Lead, *, viewer_id: int | None, now: datetime
+) -> ContactWarning | None:
+    """A warning when another agent reached this number in the last 24 hours."""
+    return _warning((c for c, _ in _contacts(session, lead.phone_e164, since=now - WARN_WINDOW)), viewer_id)
 
 
 def lead_history(session: Session, lead: Lead, *, viewer_id: int | None, now: datetime) -> LeadHistoryOut:
@@ -157,6 +169,10 @@ def lead_history(session: Session, lead: Lead, *, viewer_id: int | None, now: da
 
     def name(uid: int | None) -> str:
         return names.get(uid, "") if uid is not None else ""
+
+    # One read serves both the other campaigns' contacts (30 days) and the 24-hour warning. Twice the
+    # list's limit leaves room for this campaign's own rows: frequency caps keep any number far below.
+    recent = _contacts(session, lead.phone_e164, since=now - OTHER_CAMPAIGNS_WINDOW, limit=2 * HISTORY_LIMIT)
 
     return LeadHistoryOut(
         lead=LeadCard.model_validate(lead),
@@ -215,10 +231,8 @@ def lead_history(session: Session, lead: Lead, *, viewer_id: int | None, now: da
             )
             for c in callbacks
         ],
-        other_campaigns=recent_contacts(
-            session, lead.phone_e164, since=now - OTHER_CAMPAIGNS_WINDOW, exclude_campaign=lead.campaign_id
-        ),
-        warning=contact_warning(session, lead, viewer_id=viewer_id, now=now),
+        other_campaigns=[c for c, _ in recent if c.campaign_id != lead.campaign_id][:HISTORY_LIMIT],
+        warning=_warning((c for c, made in recent if made >= now - WARN_WINDOW), viewer_id),
     )
 
 

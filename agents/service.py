@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agents import repository
 from agents.models import AgentSession
 from core import audit
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -62,10 +63,7 @@ def login(session: Session, *, user_id: int, campaign_id: int, extension: str, n
 
 
 def current(session: Session, user_id: int) -> AgentSession:
-    row = session.get(AgentSession, user_id)
-    if row is None or row.state == "logged_out":
-        raise NotFound("not logged in to a campaign")
-    return row
+    return repository.agent_session(session, user_id)
 
 
 def set_state(session: Session, *, user_id: int, state: str, reason: str = "", now: datetime) -> AgentSession:

@@ -20,6 +20,8 @@ from api.routes import users as user_routes
 from config.settings import Settings, get_settings
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
+from core.process import freeze_startup_heap
+from core.security import TokenVerifier
 from core.worker import Tasks, build_tasks
 from dialer import routes as dialer_routes
 from ivr import routes as ivr_routes
@@ -61,6 +63,7 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.clock = clock or SystemClock()
+    app.state.token_verifier = TokenVerifier(settings.secret_key.get_secret_value())
     app.state.recording_storage = recording_storage or LocalStorage(settings.recordings_dir)
     app.state.tasks = (
         tasks or build_tasks(settings, session_factory=session_factory, clock=app.state.clock)[1]
@@ -104,5 +107,7 @@ PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/auth/login", "/
 
 
 def app_from_environment() -> FastAPI:
-    """The factory each worker process of `callcenter api --workers N` calls."""
-    return create_app(get_settings())
+    """The app of a `callcenter api` process (each worker of `--workers N` calls this itself)."""
+    app = create_app(get_settings())
+    freeze_startup_heap()
+    return app

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -32,8 +34,12 @@ async def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request: commit if the handler returned, roll back if it raised."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One unit of work per request: commit if the handler returned, roll back if it raised.
+
+    Async, with the blocking end run in the thread pool: creating a Session does no I/O (it connects on
+    first use, in the handler's thread), so only the end needs a thread, one hop instead of two.
+    """
     session: Session = request.app.state.session_factory()
     # The identity map holds rows weakly, so a row read in one function (the user in get_principal, the
     # campaign in a service) was dropped when it returned and read again by the next `session.get`:
@@ -42,12 +48,22 @@ def get_session(request: Request) -> Iterator[Session]:
     event.listen(session, "loaded_as_persistent", lambda _session, instance: loaded.append(instance))
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        with anyio.CancelScope(shield=True):  # a cancelled request still returns its connection
+            await run_in_threadpool(_end, session, commit=False)
         raise
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(_end, session, commit=True)
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
     finally:
-        session.close()
+        session.close()  # after a failed commit this rolls back; the error still reaches the client
 
 
 # scope="function": commit before the response is sent. With the default ("request") the commit ran after
@@ -77,7 +93,6 @@ class Principal:
 def get_principal(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -101,7 +116,8 @@ def get_principal(
         header = request.headers.get("x-csrf-token", "")
         if not cookie or not security.constant_time_equals(cookie, header):
             raise PermissionDenied("missing or wrong CSRF token", error_id="csrf_failed")
-    claims = security.decode_token(token, secret=settings.secret_key.get_secret_value(), now=clock.now())
+    verifier: security.TokenVerifier = request.app.state.token_verifier
+    claims = verifier.verify(token, now=clock.now())
     user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise AuthenticationFailed("user is not active")

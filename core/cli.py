@@ -12,6 +12,7 @@ import typer
 from config.settings import Settings, get_settings
 from core.audit import Actor
 from core.models import Role
+from core.process import freeze_startup_heap
 
 app = typer.Typer(help="Call-center and dialer: run a process, migrate, manage users.", no_args_is_help=True)
 CLI_ACTOR = Actor(user_id=None, label="cli")
@@ -69,14 +70,14 @@ def api(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from api.app import create_app
+    from api.app import app_from_environment
 
     _setup_logging(log_level)
     settings = get_settings()
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     processes = workers or settings.api_workers
     if processes == 1:
-        uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level=log_level)
+        uvicorn.run(app_from_environment(), host=bind_host, port=bind_port, log_level=log_level)
     else:
         # Several processes share the socket; each builds its own app (and database pool) from the
         # environment. Nothing the API keeps in memory needs sharing: login throttling, agent state and
@@ -135,6 +136,7 @@ def dialer(log_level: str = "info") -> None:
     _setup_logging(log_level)
     settings = get_settings()
     factory = make_session_factory(make_engine(settings.database_url))
+    freeze_startup_heap()
     asyncio.run(serve_dialer(settings, session_factory=factory))
 
 
@@ -149,6 +151,7 @@ def agi(log_level: str = "info") -> None:
     _setup_logging(log_level)
     settings = get_settings()
     factory = make_session_factory(make_engine(settings.database_url))
+    freeze_startup_heap()
     asyncio.run(serve_agi(settings, session_factory=factory))
 
 
