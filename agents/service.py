@@ -62,15 +62,11 @@ def login(session: Session, *, user_id: int, campaign_id: int, extension: str, n
     return row
 
 
-def current(session: Session, user_id: int) -> AgentSession:
-    return repository.agent_session(session, user_id)
-
-
 def set_state(session: Session, *, user_id: int, state: str, reason: str = "", now: datetime) -> AgentSession:
     """Agent-chosen transitions: ready or paused (with a reason code)."""
     if state not in AGENT_SET_STATES:
         raise ValidationFailed(f"state must be one of {sorted(AGENT_SET_STATES)}")
-    row = current(session, user_id)
+    row = repository.agent_session(session, user_id)
     if row.state in ("on_call", "reserved"):
         raise Conflict("on a call: the state changes when the call ends")
     if row.state == "wrap_up":
@@ -84,7 +80,7 @@ def set_state(session: Session, *, user_id: int, state: str, reason: str = "", n
 
 
 def logout(session: Session, *, user_id: int, now: datetime) -> None:
-    row = current(session, user_id)
+    row = repository.agent_session(session, user_id)
     if row.state in ("on_call", "reserved"):
         raise Conflict("finish the current call before logging out")
     row.state = "logged_out"
@@ -110,7 +106,7 @@ def submit_disposition(
     session: Session, *, user_id: int, data: DispositionInput, now: datetime, actor: audit.Actor
 ) -> Disposition:
     """Record the outcome of the agent's current (or just finished) call and schedule the lead."""
-    row = current(session, user_id)
+    row = repository.agent_session(session, user_id)
     if row.attempt_id is None or row.lead_id is None:
         raise Conflict("no call to disposition")
     campaign = session.get(Campaign, row.campaign_id)
@@ -251,7 +247,7 @@ def reserve_preview_lead(session: Session, *, user_id: int, now: datetime) -> Le
     the compliance check are parked exactly as the engine parks them. None: nothing is due now.
     """
 
-    row = current(session, user_id)
+    row = repository.agent_session(session, user_id)
     if row.state == "reserved" and row.lead_id is not None:
         return session.get(Lead, row.lead_id)  # asking again shows the same reservation
     if row.state not in AGENT_SET_STATES:
@@ -299,7 +295,7 @@ def request_preview_dial(session: Session, *, user_id: int, now: datetime) -> At
     returns the same attempt, so a double click never dials twice.
     """
 
-    row = current(session, user_id)
+    row = repository.agent_session(session, user_id)
     if row.state != "reserved" or row.lead_id is None:
         raise Conflict("reserve a preview lead first")
     if row.attempt_id is not None:
@@ -325,7 +321,7 @@ def request_preview_dial(session: Session, *, user_id: int, now: datetime) -> At
 
 def skip_preview_lead(session: Session, *, user_id: int, now: datetime, delay: timedelta) -> Lead:
     """Give the reserved preview lead back (due again after `delay`); the agent becomes ready."""
-    row = current(session, user_id)
+    row = repository.agent_session(session, user_id)
     if row.state != "reserved" or row.lead_id is None:
         raise Conflict("no preview lead reserved")
     if row.attempt_id is not None:
