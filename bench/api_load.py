@@ -142,8 +142,8 @@ async def _agent(
 async def _drive(
     port: int, names: list[str], rounds: int, think_s: float
 ) -> tuple[dict[str, list[float]], Counter[int], float]:
-    timings: dict[str, list[float]] = {name: [] for name in ("next", "disposition")}
-    timings.update({f"{name}_server": [] for name in ("next", "disposition")})
+    kinds = ("next", "disposition", "next_server", "disposition_server")
+    timings: dict[str, list[float]] = {kind: [] for kind in kinds}
     served: Counter[int] = Counter()
     limits = httpx.Limits(max_connections=len(names) + 10)
     clients = [

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # One process serves ~50 requests/s on a 2-vCPU box (bench/api_load.py); a larger centre runs more.
+    # One process serves ~86 requests/s on a 2-vCPU box, two ~96 (bench/RESULTS.md); one per core.
     api_workers: int = Field(default=1, ge=1, le=64)
 
     # AMI and AGI bind/connect to loopback by default: these protocols carry no encryption.

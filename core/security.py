@@ -77,7 +77,11 @@ def decode_token(token: str, *, secret: str, now: datetime) -> TokenClaims:
         )
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise AuthenticationFailed("invalid token") from exc
-    if now.timestamp() >= exp:
+    return _unexpired(claims, now)
+
+
+def _unexpired(claims: TokenClaims, now: datetime) -> TokenClaims:
+    if now >= claims.expires_at:
         raise AuthenticationFailed("token expired", error_id="token_expired")
     return claims
 
@@ -99,9 +103,7 @@ class TokenVerifier:
             if len(self._verified) >= self._max_tokens:  # a whole shift's tokens fit; past that,
                 self._verified.clear()  # starting over only costs each token one more check
             self._verified[token] = claims
-        elif now >= claims.expires_at:
-            raise AuthenticationFailed("token expired", error_id="token_expired")
-        return claims
+        return _unexpired(claims, now)
 
 
 def new_api_key() -> tuple[str, str, str]:

@@ -100,7 +100,10 @@ class ParsedRows:
     """Each non-blank row as a draft or its error, before the campaign's duplicates and DNC are known."""
 
     results: tuple[LeadDraft | RowError, ...]
-    total_rows: int
+
+    @property
+    def total_rows(self) -> int:
+        return len(self.results)
 
     @property
     def phones(self) -> frozenset[str]:
@@ -204,7 +207,7 @@ def parse_rows(rows: Iterable[tuple[int, list[str]]], *, default_region: str) ->
         for line, cells in iterator
         if any(c.strip() for c in cells)
     )
-    return ParsedRows(results=results, total_rows=len(results))
+    return ParsedRows(results=results)
 
 
 def screen_rows(
